@@ -1,0 +1,201 @@
+/**
+ * Ingest benchmark: durable webhooks/s and latency of Causeway's full webhook path against a bare
+ * reference server (Hono + HMAC + group-committed insert), both as separate processes on 127.0.0.1,
+ * posting signed ~3 KB Sentry event alerts with a stack trace at concurrency 50 and 200.
+ *
+ *   npx tsx bench/ingest/run.ts            (BENCH_SECONDS=10 by default; BENCH_DATABASE_URL or
+ *                                           TEST_DATABASE_URL, else an embedded Postgres)
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHmac, randomBytes } from "node:crypto";
+import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import autocannon from "autocannon";
+import postgres from "postgres";
+import { createDatabase } from "../../db/client.ts";
+import { startEmbeddedPostgres } from "../../db/embedded.ts";
+import { runMigrations } from "../../db/migrate.ts";
+import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
+import { generateKeys } from "../../src/keys.ts";
+import { withDatabase } from "../../test/harness/database-url.ts";
+import { CLI, freePort, REPO_ROOT, waitForHttp } from "../../test/harness/process.ts";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+
+interface RunResult {
+  target: string;
+  connections: number;
+  rate?: number;
+  durable: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+}
+
+async function run(
+  target: string,
+  url: string,
+  body: string,
+  signature: string,
+  connections: number,
+  overallRate?: number,
+): Promise<RunResult> {
+  let n = 0;
+  const prefix = randomBytes(4).toString("hex");
+  const result = await autocannon({
+    url,
+    method: "POST",
+    connections,
+    duration: SECONDS,
+    ...(overallRate ? { overallRate } : {}),
+    headers: {
+      "content-type": "application/json",
+      "sentry-hook-resource": "event_alert",
+      "sentry-hook-signature": signature,
+    },
+    body,
+    requests: [
+      {
+        setupRequest: (req: Record<string, unknown>) => {
+          n++;
+          return {
+            ...req,
+            headers: { ...(req.headers as Record<string, string>), "request-id": `${prefix}-${n}` },
+          };
+        },
+      },
+    ],
+  });
+  const durable = result["2xx"];
+  return {
+    target,
+    connections,
+    ...(overallRate ? { rate: overallRate } : {}),
+    durable,
+    rps: Math.round(durable / result.duration),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}
+
+function start(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, args, {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return child;
+}
+
+async function main() {
+  let admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  let stopEmbedded: (() => Promise<void>) | undefined;
+  if (!admin) {
+    const dir = await mkdtemp(path.join(tmpdir(), "causeway-bench-"));
+    const pg = await startEmbeddedPostgres({ dataDir: dir, port: await freePort(), database: "postgres" });
+    admin = pg.url;
+    stopEmbedded = pg.stop;
+  }
+  const name = `causeway_bench_${Date.now().toString(36)}`;
+  const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
+  await adminSql.unsafe(`create database ${name}`);
+  const url = withDatabase(admin, name);
+  await runMigrations(url, "causeway_app");
+  const db = createDatabase({ url, appRole: "causeway_app", poolMax: 2 });
+  const { apiKey } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
+
+  const keys = generateKeys();
+  const port = await freePort();
+  const causeway = start([CLI, "serve", "--port", String(port)], {
+    DATABASE_URL: url,
+    CAUSEWAY_MASTER_KEYS: keys.masterKeys,
+    CAUSEWAY_SESSION_KEYS: keys.sessionKeys,
+    CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
+    LOG_LEVEL: "warn",
+    DATABASE_POOL_MAX: "10",
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/health/ready`, 60_000);
+  const secret = randomBytes(24).toString("hex");
+  const created = await fetch(`http://127.0.0.1:${port}/api/v1/integrations`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+    // Sentry chooses its client secret; we play Sentry and choose one.
+    body: JSON.stringify({ provider: "sentry", name: "bench", secrets: { webhookSecret: secret } }),
+  });
+  if (created.status !== 201)
+    throw new Error(`integration create: ${created.status} ${await created.text()}`);
+  const integration = { ...((await created.json()) as { id: string }), webhookSecret: secret };
+
+  const refPort = await freePort();
+  const reference = start(
+    [
+      path.join(REPO_ROOT, "node_modules/tsx/dist/cli.mjs"),
+      "bench/ingest/reference-server.ts",
+      String(refPort),
+      url,
+      integration.webhookSecret,
+    ],
+    {},
+  );
+  await new Promise<void>((resolve) => reference.stdout?.once("data", () => resolve()));
+
+  const fixture = JSON.parse(
+    await readFile(path.join(REPO_ROOT, "integrations/sentry/fixtures/event-alert-triggered.json"), "utf8"),
+  );
+  const body = JSON.stringify(fixture);
+  const signature = createHmac("sha256", integration.webhookSecret).update(body).digest("hex");
+  const refUrl = `http://127.0.0.1:${refPort}/webhooks/sentry/${integration.id}`;
+  const cwUrl = `http://127.0.0.1:${port}/webhooks/sentry/${integration.id}`;
+
+  const results: RunResult[] = [];
+  for (const c of [50, 200]) {
+    results.push(await run("reference", refUrl, body, signature, c));
+    results.push(await run("causeway", cwUrl, body, signature, c));
+  }
+  const peak = Math.max(...results.filter((r) => r.target === "causeway").map((r) => r.rps));
+  results.push(
+    await run("causeway@half-peak", cwUrl, body, signature, 50, Math.max(1, Math.floor(peak / 2))),
+  );
+
+  const [row] = await db.ownerSql<{ stored: number }[]>`select count(*)::int as stored from deliveries`;
+  const stored = row?.stored ?? 0;
+  const acknowledged = results
+    .filter((r) => r.target.startsWith("causeway"))
+    .reduce((s, r) => s + r.durable, 0);
+
+  console.log(`\nbody ${body.length} bytes, ${SECONDS} s per run, node ${process.version}\n`);
+  console.log("target               conn   rate   durable/s   p50 ms   p99 ms   non-2xx  errors");
+  for (const r of results) {
+    console.log(
+      `${r.target.padEnd(20)} ${String(r.connections).padStart(4)} ${String(r.rate ?? "max").padStart(6)} ${String(r.rps).padStart(11)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)}`,
+    );
+  }
+  for (const c of [50, 200]) {
+    const ref = results.find((r) => r.target === "reference" && r.connections === c)!;
+    const cw = results.find((r) => r.target === "causeway" && r.connections === c)!;
+    console.log(`ratio at c=${c}: causeway / reference = ${(cw.rps / ref.rps).toFixed(2)}`);
+  }
+  console.log(`acknowledged by causeway: ${acknowledged}, stored deliveries: ${stored}`);
+  await mkdir(path.join(REPO_ROOT, "bench/out"), { recursive: true });
+  await writeFile(
+    path.join(REPO_ROOT, "bench/out/ingest.json"),
+    JSON.stringify({ seconds: SECONDS, results, acknowledged, stored }, null, 2),
+  );
+
+  const exited = (child: ChildProcess) =>
+    child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once("exit", () => r()));
+  causeway.kill("SIGTERM");
+  reference.kill("SIGTERM");
+  await Promise.all([exited(causeway), exited(reference)]);
+  await db.close();
+  await adminSql.unsafe(`drop database if exists ${name} with (force)`);
+  await adminSql.end();
+  await stopEmbedded?.();
+}
+
+await main();

@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX "org_data_keys_one_active_key" ON "org_data_keys" USING btree ("org_id") WHERE state = 'active';

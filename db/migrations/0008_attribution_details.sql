@@ -1,0 +1,1 @@
+ALTER TABLE "attributions" ADD COLUMN "details" jsonb DEFAULT '{}'::jsonb NOT NULL;

@@ -1,0 +1,98 @@
+import { and, eq, inArray, sql } from "drizzle-orm";
+import type { OrgTx } from "../../db/client.ts";
+import { type AuditEntry, auditTreeNodes } from "../../db/schema/audit-log.ts";
+import { canonicalizeToBytes } from "./canonical-json.ts";
+import {
+  leafHash,
+  MissingNodeError,
+  NodeConflictError,
+  type NodeKey,
+  type TreeNode,
+  type TreeStore,
+} from "./merkle.ts";
+
+/**
+ * The canonical bytes of an audit entry, the leaf of the org's Merkle tree: RFC 8785 JSON of a fixed
+ * object (version, org, seq as a decimal string, time as RFC 3339 with milliseconds, actor, action,
+ * subject, data, request id). docs/evidence.md documents it; offline verifiers recompute it from a row.
+ */
+export function canonicalEntryBytes(
+  entry: Pick<
+    AuditEntry,
+    | "orgId"
+    | "seq"
+    | "at"
+    | "actorKind"
+    | "actorId"
+    | "action"
+    | "subjectType"
+    | "subjectId"
+    | "data"
+    | "requestId"
+  >,
+): Uint8Array {
+  return canonicalizeToBytes({
+    v: 1,
+    org: entry.orgId,
+    seq: entry.seq.toString(),
+    at: entry.at.toISOString(),
+    actor: { kind: entry.actorKind, id: entry.actorId },
+    action: entry.action,
+    subject: { type: entry.subjectType, id: entry.subjectId ?? null },
+    data: entry.data,
+    requestId: entry.requestId ?? null,
+  });
+}
+
+export function entryLeafHash(entry: Parameters<typeof canonicalEntryBytes>[0]): Uint8Array {
+  return leafHash(canonicalEntryBytes(entry));
+}
+
+/** The org's tree nodes in Postgres, read and written inside the caller's transaction. */
+export class DbTreeStore implements TreeStore {
+  constructor(
+    private readonly tx: OrgTx,
+    private readonly orgId: string,
+  ) {}
+
+  async getNodes(keys: readonly NodeKey[]): Promise<Uint8Array[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.tx
+      .select()
+      .from(auditTreeNodes)
+      .where(
+        and(
+          eq(auditTreeNodes.orgId, this.orgId),
+          inArray(
+            sql`(${auditTreeNodes.level}, ${auditTreeNodes.idx})`,
+            keys.map((k) => sql`(${k.level}::smallint, ${k.index.toString()}::bigint)`),
+          ),
+        ),
+      );
+    const byKey = new Map(rows.map((r) => [`${r.level}:${r.idx}`, new Uint8Array(r.hash)]));
+    return keys.map((k) => {
+      const hash = byKey.get(`${k.level}:${k.index}`);
+      if (!hash) throw new MissingNodeError(k);
+      return hash;
+    });
+  }
+
+  async putNodes(nodes: readonly TreeNode[]): Promise<void> {
+    if (nodes.length === 0) return;
+    const inserted = await this.tx
+      .insert(auditTreeNodes)
+      .values(
+        nodes.map((n) => ({ orgId: this.orgId, level: n.level, idx: n.index, hash: Buffer.from(n.hash) })),
+      )
+      .onConflictDoNothing()
+      .returning({ level: auditTreeNodes.level, idx: auditTreeNodes.idx });
+    if (inserted.length === nodes.length) return;
+    // Rewriting a node with the same hash is harmless; with a different hash it is an attempt to rewrite history.
+    const fresh = new Set(inserted.map((r) => `${r.level}:${r.idx}`));
+    const existing = nodes.filter((n) => !fresh.has(`${n.level}:${n.index}`));
+    const stored = await this.getNodes(existing);
+    existing.forEach((n, i) => {
+      if (Buffer.compare(Buffer.from(stored[i]!), Buffer.from(n.hash)) !== 0) throw new NodeConflictError(n);
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import { sql } from "drizzle-orm";
+import type { OrgTx } from "../../db/client.ts";
+import { auditLog } from "../../db/schema/audit-log.ts";
+import type { OrgContext } from "../context.ts";
+import { redactDeep } from "../telemetry/redact.ts";
+import { DbTreeStore, entryLeafHash } from "./audit-tree.ts";
+import { appendLeaves } from "./merkle.ts";
+
+export interface AuditInput {
+  action: string;
+  subjectType: string;
+  subjectId?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export interface AppendedAudit {
+  seq: bigint;
+  at: Date;
+}
+
+/**
+ * Appends one entry to the org's audit log inside the caller's transaction, so the entry commits or
+ * rolls back with the change it records. The per-org head row is locked for the append, which gives a
+ * gap-free sequence (the Merkle leaf index) without serializing other orgs.
+ */
+export async function appendAudit(tx: OrgTx, ctx: OrgContext, input: AuditInput): Promise<AppendedAudit> {
+  const rows = await tx.execute<{ seq: string }>(sql`
+    insert into audit_heads (org_id, size) values (${ctx.orgId}, 1)
+    on conflict (org_id) do update set size = audit_heads.size + 1
+    returning size - 1 as seq`);
+  const seq = BigInt(rows[0]!.seq);
+  // Millisecond precision: the stored value must equal what the canonical encoding later hashes.
+  const at = new Date(Math.floor(Date.now()));
+  const entry = {
+    orgId: ctx.orgId,
+    seq,
+    at,
+    actorKind: ctx.actor.kind,
+    actorId: ctx.actor.id,
+    action: input.action,
+    subjectType: input.subjectType,
+    subjectId: input.subjectId ?? null,
+    // Defence in depth: nothing secret-shaped reaches the permanent record. The JSON round trip makes the
+    // value exactly what jsonb gives back (no undefined, dates as strings), so the leaf hash recomputes.
+    data: JSON.parse(JSON.stringify(redactDeep(input.data ?? {}))) as Record<string, unknown>,
+    requestId: ctx.requestId ?? null,
+  };
+  await tx.insert(auditLog).values(entry);
+  // The entry is leaf `seq` of the org's Merkle tree; the head row lock above serializes this append.
+  await appendLeaves(new DbTreeStore(tx, ctx.orgId), seq, [entryLeafHash(entry)]);
+  return { seq, at };
+}

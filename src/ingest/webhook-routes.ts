@@ -1,0 +1,101 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { AppError } from "../errors.ts";
+import { problemResponses } from "../http/problem.ts";
+import { createRouter } from "../http/router.ts";
+import type { AppEnv } from "../http/types.ts";
+import { type ReceiveDeps, type ReceiveInput, receiveWebhook } from "./receive.ts";
+
+const AcceptedSchema = z
+  .object({ deliveryId: z.uuid(), duplicate: z.boolean().optional() })
+  .openapi("WebhookAccepted");
+
+const errors = problemResponses(
+  "invalid_signature",
+  "stale_timestamp",
+  "not_found",
+  "payload_too_large",
+  "unsupported_media_type",
+  "invalid_json",
+  "validation_failed",
+);
+
+/**
+ * POST /webhooks/{provider}/{integrationId} and Slack's interactivity endpoint. No API auth: each
+ * request authenticates itself by the provider's signature scheme on the raw bytes.
+ */
+export function webhookRoutes(deps: ReceiveDeps, maxBodyBytes: number) {
+  const router = createRouter();
+  const limit = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: () => {
+      throw new AppError("payload_too_large", { detail: `the body exceeds ${maxBodyBytes} bytes` });
+    },
+  });
+  router.use("/webhooks/*", limit);
+
+  const handle = async (c: Context<AppEnv>, input: Omit<ReceiveInput, "rawBody" | "headers" | "query">) => {
+    const rawBody = Buffer.from(await c.req.arrayBuffer());
+    const result = await receiveWebhook(deps, {
+      ...input,
+      rawBody,
+      headers: c.req.header(),
+      query: c.req.query(),
+    });
+    // A replay is answered 200 with the original delivery id: nothing new was stored.
+    return result.duplicate
+      ? c.json({ deliveryId: result.deliveryId, duplicate: true }, 200)
+      : c.json({ deliveryId: result.deliveryId }, 202);
+  };
+
+  router.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks/{provider}/{integrationId}",
+      tags: ["webhooks"],
+      summary: "Receive an alert, change or ticket webhook",
+      description:
+        "Verifies the sender's signature (or token) on the raw body, stores the delivery durably and answers 202. A delivery id seen before is answered 200 with the original id.",
+      request: {
+        params: z.object({
+          provider: z.string().openapi({ example: "sentry" }),
+          integrationId: z.string().openapi({ example: "3b241101-e2bb-4255-8caf-4136c566a962" }),
+        }),
+      },
+      responses: {
+        202: { description: "stored", content: { "application/json": { schema: AcceptedSchema } } },
+        200: { description: "already received", content: { "application/json": { schema: AcceptedSchema } } },
+        ...errors,
+      },
+    }),
+    (c) =>
+      handle(c, {
+        provider: c.req.param("provider"),
+        integrationId: c.req.param("integrationId"),
+        channel: "webhook",
+      }),
+  );
+
+  router.openapi(
+    createRoute({
+      method: "post",
+      path: "/webhooks/slack/{integrationId}/interactions",
+      tags: ["webhooks"],
+      summary: "Receive a Slack interactivity callback (button clicks)",
+      request: { params: z.object({ integrationId: z.string() }) },
+      responses: {
+        202: { description: "stored", content: { "application/json": { schema: AcceptedSchema } } },
+        200: { description: "already received", content: { "application/json": { schema: AcceptedSchema } } },
+        ...errors,
+      },
+    }),
+    (c) =>
+      handle(c, {
+        provider: "slack",
+        integrationId: c.req.param("integrationId"),
+        channel: "slack-interactions",
+      }),
+  );
+  return router;
+}

@@ -1,0 +1,171 @@
+import PgBoss from "pg-boss";
+import type { Logger } from "pino";
+import { AppError } from "../errors.ts";
+import { deadLetterQueueOf, type JobDefinition } from "./define-job.ts";
+
+export interface DeadJob {
+  id: string;
+  queue: string;
+  payload: unknown;
+  reason: string;
+  failedAt: string;
+}
+
+/** pg-boss on the same database, in its own schema. */
+export function createBoss(url: string, options: { max?: number } = {}): PgBoss {
+  return new PgBoss({
+    connectionString: url,
+    schema: "pgboss",
+    max: options.max ?? 4,
+    application_name: "causeway-jobs",
+  });
+}
+
+export class JobRunner {
+  private readonly definitions = new Map<string, JobDefinition>();
+  private readonly aborts = new Set<AbortController>();
+  private started = false;
+  private working = false;
+  private stopping = false;
+
+  constructor(
+    private readonly boss: PgBoss,
+    private readonly logger: Logger,
+  ) {
+    boss.on("error", (error) => {
+      // Connections closing under a shutdown are expected, not errors worth an alert.
+      if (this.stopping) this.logger.debug({ err: error }, "job queue error while stopping");
+      else this.logger.error({ err: error }, "job queue error");
+    });
+  }
+
+  register(definitions: JobDefinition[]): void {
+    for (const def of definitions) {
+      if (this.definitions.has(def.name)) throw new Error(`job ${def.name} registered twice`);
+      this.definitions.set(def.name, def);
+    }
+  }
+
+  /** Connects, installs pg-boss's schema when needed and creates every queue with its dead-letter queue. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.boss.start();
+    for (const def of this.definitions.values()) {
+      const dead = deadLetterQueueOf(def.name);
+      await this.boss.createQueue(dead, { name: dead, retentionDays: 30 } as PgBoss.Queue);
+      await this.boss.createQueue(def.name, {
+        name: def.name,
+        retryLimit: def.retry.limit,
+        retryDelay: def.retry.delaySeconds,
+        retryBackoff: def.retry.backoff,
+        expireInSeconds: def.expireInSeconds,
+        deadLetter: dead,
+      } as PgBoss.Queue);
+    }
+    this.started = true;
+  }
+
+  /** Starts pulling jobs (pg-boss fetches with SKIP LOCKED, so any number of workers can share a queue). */
+  async work(): Promise<void> {
+    await this.start();
+    this.working = true;
+    for (const def of this.definitions.values()) {
+      await this.boss.work(
+        def.name,
+        { batchSize: 1, pollingIntervalSeconds: 1, includeMetadata: true },
+        async ([job]) => {
+          if (job) await this.runOne(def, job);
+        },
+      );
+    }
+  }
+
+  private async runOne(def: JobDefinition, job: PgBoss.JobWithMetadata<unknown>): Promise<void> {
+    const log = this.logger.child({ job: def.name, jobId: job.id, attempt: job.retryCount });
+    const parsed = def.payload.safeParse(job.data);
+    if (!parsed.success) {
+      log.error({ issues: parsed.error.issues.length }, "job payload invalid: dead-lettered without retry");
+      await this.deadLetter(def, job.id, job.data, "invalid payload");
+      return;
+    }
+    const controller = new AbortController();
+    this.aborts.add(controller);
+    try {
+      await def.handler(parsed.data, { jobId: job.id, attempt: job.retryCount, signal: controller.signal });
+    } catch (error) {
+      if (error instanceof AppError && error.retryable === false) {
+        log.warn({ code: error.code }, "job failed permanently: dead-lettered");
+        await this.deadLetter(def, job.id, job.data, error.code);
+        return;
+      }
+      log.warn({ err: error }, "job failed; pg-boss retries with backoff");
+      throw error;
+    } finally {
+      this.aborts.delete(controller);
+    }
+  }
+
+  private async deadLetter(def: JobDefinition, id: string, payload: unknown, reason: string): Promise<void> {
+    await this.boss.send(deadLetterQueueOf(def.name), {
+      originalId: id,
+      payload,
+      reason,
+      failedAt: new Date().toISOString(),
+    });
+  }
+
+  async send<D extends JobDefinition>(
+    def: D,
+    payload: Parameters<D["handler"]>[0],
+    options: PgBoss.SendOptions = {},
+  ): Promise<string | null> {
+    if (!this.definitions.has(def.name)) throw new Error(`job ${def.name} is not registered`);
+    const data = def.payload.parse(payload) as object;
+    return this.boss.send(def.name, data, options);
+  }
+
+  /** Jobs that ended in a dead-letter queue, newest first. */
+  async listDead(queue: string, limit = 50): Promise<DeadJob[]> {
+    const dead = deadLetterQueueOf(queue);
+    const db = this.boss.getDb();
+    const { rows } = await db.executeSql(
+      `select id, data, created_on from pgboss.job where name = $1
+       union all select id, data, created_on from pgboss.archive where name = $1
+       order by created_on desc limit $2`,
+      [dead, limit],
+    );
+    return rows.map((row: { id: string; data: Record<string, unknown>; created_on: Date }) => ({
+      id: row.id,
+      queue,
+      payload: row.data.payload,
+      reason: String(row.data.reason ?? "failed after retries"),
+      failedAt: String(row.data.failedAt ?? row.created_on.toISOString()),
+    }));
+  }
+
+  /** Reachability probe for /health/ready. */
+  async ping(): Promise<boolean> {
+    if (!this.started) return false;
+    const db = this.boss.getDb();
+    await db.executeSql("select 1 from pgboss.version limit 1", []);
+    return true;
+  }
+
+  /** Stops fetching, lets running jobs finish until the timeout, then aborts them. */
+  async stop(timeoutMs: number): Promise<void> {
+    if (!this.started) return;
+    this.stopping = true;
+    const timer = setTimeout(
+      () => {
+        for (const c of this.aborts) c.abort();
+      },
+      Math.max(0, timeoutMs - 500),
+    );
+    try {
+      await this.boss.stop({ graceful: this.working, timeout: timeoutMs, wait: true });
+    } finally {
+      clearTimeout(timer);
+      this.started = false;
+    }
+  }
+}

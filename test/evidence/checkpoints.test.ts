@@ -1,0 +1,149 @@
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pino from "pino";
+import { describe, expect, it } from "vitest";
+import { withOrg } from "../../db/client.ts";
+import { auditLog } from "../../db/schema/index.ts";
+import { systemContext } from "../../src/context.ts";
+import { appendAudit } from "../../src/evidence/audit.ts";
+import { entryLeafHash } from "../../src/evidence/audit-tree.ts";
+import { openCheckpoint } from "../../src/evidence/checkpoint.ts";
+import { orgsNeedingCheckpoint, refreshCheckpoint } from "../../src/evidence/checkpoints.ts";
+import { leafHashOfCanonical } from "../../src/evidence/entry.ts";
+import { rootFromLeaves, verifyConsistency, verifyInclusion } from "../../src/evidence/merkle.ts";
+import { originOf, parseCheckpointKey } from "../../src/evidence/signer.ts";
+import { jsonOf, useTestApp } from "../harness/app.ts";
+import { makeApiKey, makeOrg } from "../harness/factories.ts";
+
+const bytes = (b64: string) => new Uint8Array(Buffer.from(b64, "base64"));
+
+describe("audit checkpoints and proofs", async () => {
+  const t = await useTestApp();
+  const db = t.database.db;
+
+  async function addEntries(orgId: string, n: number) {
+    for (let i = 0; i < n; i++) {
+      await withOrg(db, orgId, (tx) =>
+        appendAudit(tx, systemContext(orgId, "test"), {
+          action: "test.entry",
+          subjectType: "thing",
+          data: { i },
+        }),
+      );
+    }
+  }
+
+  it("signs a checkpoint over the org's whole log that verifies with the served key", async () => {
+    const { org } = await makeOrg(db);
+    const member = await makeApiKey(db, org.id, "member");
+    const keys = await jsonOf(await t.request("/api/v1/audit/keys", { apiKey: member.key }));
+    expect(keys.keys).toHaveLength(1);
+    expect(keys.keys[0].vkey).toBe(parseCheckpointKey(t.keys.checkpointKey).verifierKey);
+
+    const res = await t.request("/api/v1/audit/checkpoint", { apiKey: member.key });
+    expect(res.status).toBe(200);
+    const cp = await jsonOf(res);
+    const opened = openCheckpoint(cp.note, [keys.keys[0].vkey], { origin: originOf(org.id) });
+    const rows = await withOrg(db, org.id, (tx) => tx.select().from(auditLog).orderBy(auditLog.seq));
+    expect(opened.size).toBe(BigInt(rows.length));
+    expect(cp.size).toBe(String(rows.length));
+    expect(Buffer.from(opened.rootHash).toString("base64")).toBe(cp.rootHash);
+    expect(opened.rootHash).toEqual(rootFromLeaves(rows.map(entryLeafHash)));
+
+    // Unchanged log: the same checkpoint, not a new signature.
+    const again = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey: member.key }));
+    expect(again.note).toBe(cp.note);
+    // The log grew: a fresh, larger one.
+    await addEntries(org.id, 3);
+    const grown = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey: member.key }));
+    expect(BigInt(grown.size)).toBe(BigInt(cp.size) + 3n);
+  });
+
+  it("serves inclusion and consistency proofs only for sizes of stored signed checkpoints", async () => {
+    const { org, apiKey } = await makeOrg(db);
+    await addEntries(org.id, 4);
+    const first = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey }));
+    await addEntries(org.id, 5);
+    const second = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey }));
+    const size = BigInt(second.size);
+
+    for (let index = 0n; index < size; index++) {
+      const res = await t.request(`/api/v1/audit/proof/inclusion?index=${index}&size=${size}`, { apiKey });
+      expect(res.status).toBe(200);
+      const body = await jsonOf(res);
+      expect(body.entry.seq).toBe(String(index));
+      const leaf = leafHashOfCanonical(body.entry);
+      expect(Buffer.from(leaf).toString("base64")).toBe(body.leafHash);
+      expect(verifyInclusion(leaf, index, size, body.proof.map(bytes), bytes(second.rootHash))).toBe(true);
+    }
+
+    // A size nobody signed is refused, even though a proof for it could be computed.
+    const unsigned = await t.request(`/api/v1/audit/proof/inclusion?index=0&size=${size - 1n}`, { apiKey });
+    expect(unsigned.status).toBe(404);
+    expect((await jsonOf(unsigned)).code).toBe("not_found");
+    const beyond = await t.request(`/api/v1/audit/proof/inclusion?index=${size}&size=${size}`, { apiKey });
+    expect(beyond.status).toBe(400);
+    const bad = await t.request("/api/v1/audit/proof/inclusion?index=01&size=x", { apiKey });
+    expect(bad.status).toBe(400);
+    expect((await jsonOf(bad)).code).toBe("validation_failed");
+
+    const cons = await t.request(`/api/v1/audit/proof/consistency?from=${first.size}&to=${second.size}`, {
+      apiKey,
+    });
+    expect(cons.status).toBe(200);
+    const proof = await jsonOf(cons);
+    expect(
+      verifyConsistency(
+        BigInt(first.size),
+        size,
+        proof.proof.map(bytes),
+        bytes(first.rootHash),
+        bytes(second.rootHash),
+      ),
+    ).toBe(true);
+    expect(proof.fromCheckpoint.note).toBe(first.note);
+    const unsignedFrom = await t.request(`/api/v1/audit/proof/consistency?from=2&to=${second.size}`, {
+      apiKey,
+    });
+    expect(unsignedFrom.status).toBe(404);
+    const backwards = await t.request(
+      `/api/v1/audit/proof/consistency?from=${second.size}&to=${first.size}`,
+      {
+        apiKey,
+      },
+    );
+    expect(backwards.status).toBe(400);
+  });
+
+  it("never serves another org's entries or checkpoints", async () => {
+    const a = await makeOrg(db);
+    const b = await makeOrg(db);
+    await addEntries(b.org.id, 20);
+    const cpB = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey: b.apiKey }));
+    // Org A has no checkpoint of B's size, and its proofs come from its own tree.
+    const res = await t.request(`/api/v1/audit/proof/inclusion?index=10&size=${cpB.size}`, {
+      apiKey: a.apiKey,
+    });
+    expect(res.status).toBe(404);
+    const cpA = await jsonOf(await t.request("/api/v1/audit/checkpoint", { apiKey: a.apiKey }));
+    expect(cpA.origin).toBe(originOf(a.org.id));
+    expect(cpA.rootHash).not.toBe(cpB.rootHash);
+  });
+
+  it("finds orgs whose log grew and publishes their checkpoints to a directory", async () => {
+    const { org } = await makeOrg(db);
+    expect(await orgsNeedingCheckpoint(db)).toContain(org.id);
+    const dir = await mkdtemp(path.join(tmpdir(), "causeway-publish-"));
+    const deps = {
+      db,
+      logger: pino({ level: "silent" }),
+      key: parseCheckpointKey(t.keys.checkpointKey),
+      publishDir: dir,
+    };
+    const cp = await refreshCheckpoint(deps, org.id);
+    expect(await orgsNeedingCheckpoint(db)).not.toContain(org.id);
+    expect(await readFile(path.join(dir, org.id, "checkpoint"), "utf8")).toBe(cp.note);
+    expect(await readFile(path.join(dir, org.id, "checkpoints", cp.size.toString()), "utf8")).toBe(cp.note);
+  });
+});

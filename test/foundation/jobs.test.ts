@@ -1,0 +1,78 @@
+import pino from "pino";
+import { afterAll, describe, expect, it } from "vitest";
+import { z } from "zod";
+import { IntegrationError } from "../../src/errors.ts";
+import { defineJob } from "../../src/jobs/define-job.ts";
+import { createBoss, JobRunner } from "../../src/jobs/runner.ts";
+import { useTestDatabase } from "../harness/db.ts";
+
+async function waitFor<T>(fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await fn();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+describe("jobs", async () => {
+  const { url } = await useTestDatabase();
+  const seen: Array<{ n: number; attempt: number }> = [];
+  let failuresLeft = 1;
+
+  const echo = defineJob({
+    name: "test.echo",
+    payload: z.object({ n: z.number().int() }),
+    retry: { limit: 2, delaySeconds: 1, backoff: false },
+    handler: async ({ n }, ctx) => {
+      if (n === 2 && failuresLeft-- > 0) throw new IntegrationError("flaky upstream", { retryable: true });
+      seen.push({ n, attempt: ctx.attempt });
+    },
+  });
+  const permanent = defineJob({
+    name: "test.permanent",
+    payload: z.object({ n: z.number() }),
+    retry: { limit: 3, delaySeconds: 1, backoff: false },
+    handler: async () => {
+      throw new IntegrationError("bad credentials", { retryable: false });
+    },
+  });
+  const exhausted = defineJob({
+    name: "test.exhausted",
+    payload: z.object({}),
+    retry: { limit: 1, delaySeconds: 1, backoff: false },
+    handler: async () => {
+      throw new Error("always fails");
+    },
+  });
+
+  const runner = new JobRunner(createBoss(url, { max: 2 }), pino({ level: "silent" }));
+  runner.register([echo, permanent, exhausted]);
+  await runner.work();
+  afterAll(() => runner.stop(3_000));
+
+  it("runs a job and retries a retryable failure", async () => {
+    await runner.send(echo, { n: 1 });
+    await runner.send(echo, { n: 2 });
+    await waitFor(() => (seen.length >= 2 ? true : undefined));
+    expect(seen.find((s) => s.n === 1)?.attempt).toBe(0);
+    expect(seen.find((s) => s.n === 2)?.attempt).toBe(1);
+  });
+
+  it("validates payloads on send", async () => {
+    await expect(runner.send(echo, { n: "nope" } as unknown as { n: number })).rejects.toThrow();
+  });
+
+  it("dead-letters a non-retryable failure at once", async () => {
+    await runner.send(permanent, { n: 7 });
+    const dead = await waitFor(async () => (await runner.listDead("test.permanent"))[0]);
+    expect(dead).toMatchObject({ queue: "test.permanent", payload: { n: 7 }, reason: "upstream_error" });
+  });
+
+  it("moves a job that exhausted its retries to the dead-letter queue", async () => {
+    await runner.send(exhausted, {});
+    const dead = await waitFor(async () => (await runner.listDead("test.exhausted"))[0], 30_000);
+    expect(dead.queue).toBe("test.exhausted");
+  });
+});

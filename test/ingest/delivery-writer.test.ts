@@ -1,0 +1,67 @@
+import { randomUUID } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { withOrg } from "../../db/client.ts";
+import { deliveries, integrations } from "../../db/schema/index.ts";
+import { DeliveryWriter, type NewDelivery } from "../../src/ingest/delivery-writer.ts";
+import { useTestDatabase } from "../harness/db.ts";
+import { makeOrg } from "../harness/factories.ts";
+
+describe("delivery writer (group commit)", async () => {
+  const { db } = await useTestDatabase();
+
+  async function setup() {
+    const { org } = await makeOrg(db);
+    const [integration] = await withOrg(db, org.id, (tx) =>
+      tx.insert(integrations).values({ orgId: org.id, provider: "sentry", name: "s" }).returning(),
+    );
+    const make = (key: string): NewDelivery => ({
+      id: randomUUID(),
+      orgId: org.id,
+      integrationId: integration!.id,
+      provider: "sentry",
+      deliveryKey: key,
+      receivedAt: new Date(),
+      headers: { "content-type": "application/json" },
+      contentType: "application/json",
+      body: Buffer.from(`{"key":"${key}"}`),
+    });
+    return { org, make };
+  }
+
+  it("writes concurrent deliveries in shared transactions and answers each one", async () => {
+    const { org, make } = await setup();
+    const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 25, maxDelayMs: 5 });
+    const batch = Array.from({ length: 120 }, (_, i) => make(`k${i}`));
+    const results = await Promise.all(batch.map((d) => writer.write(d)));
+    expect(results.map((r) => r.deliveryId)).toEqual(batch.map((d) => d.id));
+    expect(results.every((r) => !r.duplicate)).toBe(true);
+    const stored = await withOrg(db, org.id, (tx) => tx.select().from(deliveries));
+    expect(stored).toHaveLength(120);
+    expect(stored.find((d) => d.deliveryKey === "k7")?.body.toString()).toBe('{"key":"k7"}');
+    await writer.close();
+  });
+
+  it("resolves a replay to the original delivery, within a batch and across batches", async () => {
+    const { org, make } = await setup();
+    const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 5 });
+    const first = make("same");
+    const twin = make("same");
+    const [a, b] = await Promise.all([writer.write(first), writer.write(twin)]);
+    expect(a).toEqual({ deliveryId: first.id, duplicate: false });
+    expect(b).toEqual({ deliveryId: first.id, duplicate: true });
+    const later = await writer.write(make("same"));
+    expect(later).toEqual({ deliveryId: first.id, duplicate: true });
+    const stored = await withOrg(db, org.id, (tx) => tx.select().from(deliveries));
+    expect(stored).toHaveLength(1);
+    await writer.close();
+  });
+
+  it("flushes what is queued on close and then refuses new writes", async () => {
+    const { make } = await setup();
+    const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 100, maxDelayMs: 1_000 });
+    const pending = writer.write(make("late"));
+    await writer.close();
+    await expect(pending).resolves.toMatchObject({ duplicate: false });
+    await expect(writer.write(make("after"))).rejects.toThrow(/closed/);
+  });
+});
