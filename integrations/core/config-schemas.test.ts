@@ -26,7 +26,12 @@ describe("provider config schemas", () => {
     });
     expect(parseProviderConfig("slack", { defaultChannel: "#incidents" })).toEqual({
       ok: true,
-      config: { apiBaseUrl: "https://slack.com/api", defaultChannel: "#incidents" },
+      config: {
+        apiBaseUrl: "https://slack.com/api",
+        defaultChannel: "#incidents",
+        escalateAfterMinutes: 30,
+        serviceChannels: {},
+      },
     });
   });
 

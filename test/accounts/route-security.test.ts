@@ -85,8 +85,6 @@ const ROUTES: Record<string, RouteCase> = {
   "GET /api/v1/audit/keys": { role: "member" },
   "GET /api/v1/audit/proof/inclusion": { role: "member" },
   "GET /api/v1/audit/proof/consistency": { role: "member" },
-  "GET /api/v1/compliance/cc7.1": { role: "admin" },
-  "GET /api/v1/compliance/cc8.1": { role: "admin" },
 
   // credentials and integrations
   "POST /api/v1/integrations": { role: "admin", body: { provider: "sentry", name: "walker" } },
@@ -107,6 +105,10 @@ const ROUTES: Record<string, RouteCase> = {
   "POST /api/v1/anomalies/{id}/attribution/retry": { role: "admin" },
   "GET /api/v1/incidents": { role: "member" },
   "GET /api/v1/incidents/{id}": { role: "member" },
+  "GET /api/v1/incidents/{id}/timeline": { role: "member" },
+  "POST /api/v1/incidents/{id}/acknowledge": { role: "admin" },
+  "POST /api/v1/incidents/{id}/resolve": { role: "admin", body: { reason: "false_positive" } },
+  "POST /api/v1/incidents/{id}/reopen": { role: "admin", body: {} },
 
   // changes: repositories, deploys, changes, tickets (random ids until factories exist for them)
   "POST /api/v1/repositories": {
