@@ -1,8 +1,9 @@
 /**
- * Jobs of the changes stage. `changes.sync-due` is the schedule: run it every few minutes (cron) and it
- * syncs every repository whose last fetch is older than the refresh interval, or that a push marked
- * stale. `changes.sync-repository` is one repository now (after a push webhook, after creation);
- * `changes.backfill-pulls` walks the GitHub API; `changes.fetch-ticket` fills a ticket a PR names.
+ * Jobs of the changes stage. `changes.sync-due` is the schedule: it runs every 5 minutes (cron, registered
+ * by the job runner) and syncs every repository whose last fetch is older than the refresh interval, or
+ * that a push marked stale. `changes.sync-repository` is one repository now (after a push webhook, after
+ * creation); `changes.backfill-pulls` walks the GitHub API; `changes.fetch-ticket` fills a ticket a PR
+ * names.
  */
 import { and, asc, isNull, lt, or } from "drizzle-orm";
 import { z } from "zod";
@@ -18,6 +19,8 @@ import { fetchTicket } from "./tickets.ts";
 export const MIRROR_REFRESH_MS = 10 * 60_000;
 /** At most this many repositories per scheduled run; the next run takes the rest. */
 const SYNC_BATCH = 50;
+/** When `changes.sync-due` runs (the job runner registers it with pg-boss's cron). */
+export const SYNC_DUE_CRON = "*/5 * * * *";
 
 export function changesJobs(deps: ChangesDeps): JobDefinition[] {
   const syncRepositoryJob = defineJob({
@@ -38,6 +41,7 @@ export function changesJobs(deps: ChangesDeps): JobDefinition[] {
     retry: { limit: 0, delaySeconds: 60, backoff: false },
     concurrency: 1,
     expireInSeconds: 60 * 60,
+    cron: SYNC_DUE_CRON,
     handler: async ({ olderThanMs }) => {
       // Cross-org by nature: which repositories are due, for every org. Each sync then runs as its org.
       const due = await deps.db.owner

@@ -22,6 +22,11 @@ export interface JobDefinition<S extends z.ZodType = z.ZodType> {
   expireInSeconds: number;
   /** How many jobs of this kind one process runs at once. */
   concurrency: number;
+  /**
+   * A cron expression (UTC): the runner schedules this job on it with an empty payload (the payload schema
+   * supplies defaults). pg-boss keeps one schedule per queue, so N processes still send one job per slot.
+   */
+  cron?: string;
   handler: (payload: z.infer<S>, ctx: JobContext) => Promise<void>;
 }
 

@@ -61,6 +61,9 @@ export class JobRunner {
         expireInSeconds: def.expireInSeconds,
         deadLetter: dead,
       } as PgBoss.Queue);
+      // A schedule a job no longer declares is dropped, so it does not keep firing after an upgrade.
+      if (def.cron) await this.boss.schedule(def.name, def.cron, {}, { tz: "UTC" });
+      else await this.boss.unschedule(def.name);
     }
     this.started = true;
   }
