@@ -8,10 +8,12 @@ import { PasswordHasher } from "./accounts/password.ts";
 import { setPasswordByEmail } from "./accounts/users.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { buildContainer, createSandboxDriver, TOKENS } from "./container.ts";
+import { systemContext } from "./context.ts";
 import { generateDataKey, parseMasterKeys } from "./credentials/keyring.ts";
 import { rotateKeys } from "./credentials/rotation.ts";
 import { AppError } from "./errors.ts";
 import type { AppEnv } from "./http/types.ts";
+import { replayDeliveries } from "./ingest/deliveries.ts";
 import type { IngestDeps } from "./ingest/deps.ts";
 import type { JobRunner } from "./jobs/runner.ts";
 import { resolveKeys } from "./keys.ts";
@@ -28,6 +30,9 @@ Commands:
   worker                           run only the job worker
   migrate                          apply database migrations and exit
   sandbox list|reap [--json]       list the attribution sandboxes, or remove expired and orphaned ones
+  replay --org ORG (--id ID ... | --status dead|ignored)
+                                   put dead or ignored webhook deliveries back in the queue (after a
+                                   normalizer fix); the worker processes them again
   orgs create --name NAME --owner EMAIL [--json]
                                    create an org, its owner and an owner API key (shown once)
   users set-password --email EMAIL --password-stdin
@@ -296,6 +301,36 @@ async function main(argv: string[]): Promise<void> {
             : "") +
           ".\n",
       );
+      return;
+    }
+    case "replay": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          org: { type: "string" },
+          id: { type: "string", multiple: true },
+          status: { type: "string" },
+          json: { type: "boolean" },
+        },
+      });
+      if (!values.org) throw new UsageError("replay needs --org");
+      const ids = values.id ?? [];
+      if (ids.length > 0 === Boolean(values.status)) {
+        throw new UsageError("replay needs either --id (repeatable) or --status dead|ignored");
+      }
+      if (values.status && values.status !== "dead" && values.status !== "ignored") {
+        throw new UsageError("--status must be dead or ignored");
+      }
+      const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+      for (const value of [values.org, ...ids]) {
+        if (!uuid.test(value)) throw new UsageError(`not a UUID: ${JSON.stringify(value)}`);
+      }
+      const selector = values.status ? { status: values.status as "dead" | "ignored" } : { ids };
+      const replayed = await withStore(({ db }) =>
+        replayDeliveries(db, systemContext(values.org!, "cli"), selector),
+      );
+      if (values.json) process.stdout.write(`${JSON.stringify({ replayed })}\n`);
+      else process.stdout.write(`Queued ${replayed.length} delivery(ies) for processing again.\n`);
       return;
     }
     case "sandbox": {
