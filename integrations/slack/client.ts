@@ -68,8 +68,15 @@ function toSlackError(error: unknown): SlackApiError {
       return new SlackApiError(`http_${e.statusCode ?? "error"}`, (e.statusCode ?? 500) >= 500);
     case ErrorCode.RequestError:
       return new SlackApiError("request_failed", true);
-    default:
+    default: {
+      // The client retries a 429 itself after Retry-After; when its retries run out it rejects with a
+      // plain Error naming the rate limit, which is still a rate limit for whoever retries later.
+      const limited = /rate limit was exceeded.*retry-after: (\d+)/i.exec(
+        error instanceof Error ? error.message : "",
+      );
+      if (limited) return new SlackApiError("ratelimited", true, Number(limited[1]));
       return new SlackApiError("unexpected_error", true);
+    }
   }
 }
 

@@ -1,5 +1,6 @@
-import { and, desc, eq, gte, lt, lte, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, exists, gte, lt, lte, notExists, or, type SQL, sql } from "drizzle-orm";
 import { type Database, withOrg } from "../../db/client.ts";
+import { attributions } from "../../db/schema/attributions.ts";
 import {
   type Anomaly,
   anomalies,
@@ -79,12 +80,16 @@ export interface IncidentFilters {
   severity?: string;
   from?: Date;
   to?: Date;
+  /** true: an anomaly of the incident has a finished attribution with a suspect; false: none has. */
+  hasSuspect?: boolean;
   cursor?: string;
   limit: number;
 }
 
 export async function listIncidents(db: Database, ctx: OrgContext, filters: IncidentFilters) {
   const cursor = decodeCursor(filters.cursor);
+  const withSuspect = sql`(select 1 from ${anomalies} an join ${attributions} a on a.anomaly_id = an.id
+    where an.incident_id = ${incidents.id} and a.status = 'done' and jsonb_array_length(a.suspects) > 0)`;
   const rows = await withOrg(db, ctx.orgId, (tx) =>
     tx
       .select()
@@ -97,6 +102,11 @@ export async function listIncidents(db: Database, ctx: OrgContext, filters: Inci
           filters.severity ? eq(incidents.severity, filters.severity as Incident["severity"]) : undefined,
           filters.from ? gte(incidents.openedAt, filters.from) : undefined,
           filters.to ? lte(incidents.openedAt, filters.to) : undefined,
+          filters.hasSuspect === undefined
+            ? undefined
+            : filters.hasSuspect
+              ? exists(withSuspect)
+              : notExists(withSuspect),
           cursor
             ? or(
                 lt(incidents.openedAt, cursor.at),

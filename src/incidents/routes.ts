@@ -1,10 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Database } from "../../db/client.ts";
+import { type Database, withOrg } from "../../db/client.ts";
 import { getAttribution } from "../attribution/service.ts";
 import { AttributionSchema, attributionToWire } from "../attribution/wire.ts";
 import { listSchema, PageQuery } from "../http/pagination.ts";
 import { problemResponses } from "../http/problem.ts";
 import { createRouter } from "../http/router.ts";
+import { loadReportStatus, ReportStatusSchema } from "../reports/status.ts";
 import { getAnomalyInOrg, getIncidentInOrg, listAnomalies, listIncidents } from "./queries.ts";
 import {
   AnomalySchema,
@@ -113,6 +114,9 @@ export function incidentRoutes(db: Database) {
           severity: z.enum(["critical", "high", "medium", "low", "info"]).optional(),
           from: z.iso.datetime().optional(),
           to: z.iso.datetime().optional(),
+          has_suspect: z.enum(["true", "false"]).optional().openapi({
+            description: "only incidents whose attribution named a suspect (true) or did not (false)",
+          }),
           ...PageQuery,
         }),
       },
@@ -126,10 +130,12 @@ export function incidentRoutes(db: Database) {
     }),
     async (c) => {
       const q = c.req.valid("query");
+      const { has_suspect, ...rest } = q;
       const page = await listIncidents(db, c.get("auth"), {
-        ...q,
+        ...rest,
         from: q.from ? new Date(q.from) : undefined,
         to: q.to ? new Date(q.to) : undefined,
+        hasSuspect: has_suspect === undefined ? undefined : has_suspect === "true",
       });
       return c.json({ items: page.items.map(incidentToWire), nextCursor: page.nextCursor }, 200);
     },
@@ -149,7 +155,12 @@ export function incidentRoutes(db: Database) {
           description: "the incident",
           content: {
             "application/json": {
-              schema: IncidentSchema.extend({ anomalies: z.array(AnomalySchema) }).openapi("IncidentDetail"),
+              schema: IncidentSchema.extend({
+                anomalies: z.array(AnomalySchema),
+                report: ReportStatusSchema.nullable().openapi({
+                  description: "the Slack report: where it is, and any failed post, update or escalation",
+                }),
+              }).openapi("IncidentDetail"),
             },
           },
         },
@@ -157,8 +168,10 @@ export function incidentRoutes(db: Database) {
       },
     }),
     async (c) => {
-      const { incident, anomalies } = await getIncidentInOrg(db, c.get("auth"), c.req.valid("param").id);
-      return c.json({ ...incidentToWire(incident), anomalies: anomalies.map(anomalyToWire) }, 200);
+      const ctx = c.get("auth");
+      const { incident, anomalies } = await getIncidentInOrg(db, ctx, c.req.valid("param").id);
+      const report = await withOrg(db, ctx.orgId, (tx) => loadReportStatus(tx, incident.id));
+      return c.json({ ...incidentToWire(incident), anomalies: anomalies.map(anomalyToWire), report }, 200);
     },
   );
   return router;

@@ -35,14 +35,17 @@ export function webhookRoutes(deps: ReceiveDeps, maxBodyBytes: number) {
   });
   router.use("/webhooks/*", limit);
 
-  const handle = async (c: Context<AppEnv>, input: Omit<ReceiveInput, "rawBody" | "headers" | "query">) => {
+  const store = async (c: Context<AppEnv>, input: Omit<ReceiveInput, "rawBody" | "headers" | "query">) => {
     const rawBody = Buffer.from(await c.req.arrayBuffer());
-    const result = await receiveWebhook(deps, {
+    return receiveWebhook(deps, {
       ...input,
       rawBody,
       headers: c.req.header(),
       query: c.req.query(),
     });
+  };
+  const handle = async (c: Context<AppEnv>, input: Omit<ReceiveInput, "rawBody" | "headers" | "query">) => {
+    const result = await store(c, input);
     // A replay is answered 200 with the original delivery id: nothing new was stored.
     return result.duplicate
       ? c.json({ deliveryId: result.deliveryId, duplicate: true }, 200)
@@ -83,19 +86,26 @@ export function webhookRoutes(deps: ReceiveDeps, maxBodyBytes: number) {
       path: "/webhooks/slack/{integrationId}/interactions",
       tags: ["webhooks"],
       summary: "Receive a Slack interactivity callback (button clicks)",
+      description:
+        "Verifies X-Slack-Signature over the raw form body and refuses a request timestamp more than five minutes away; answers 200 once the callback is stored, and the report is updated from the stored copy.",
       request: { params: z.object({ integrationId: z.string() }) },
       responses: {
-        202: { description: "stored", content: { "application/json": { schema: AcceptedSchema } } },
-        200: { description: "already received", content: { "application/json": { schema: AcceptedSchema } } },
+        200: {
+          description: "stored (or already received)",
+          content: { "application/json": { schema: AcceptedSchema } },
+        },
         ...errors,
       },
     }),
-    (c) =>
-      handle(c, {
+    async (c) => {
+      const result = await store(c, {
         provider: "slack",
         integrationId: c.req.param("integrationId"),
         channel: "slack-interactions",
-      }),
+      });
+      // Slack counts any answer but 200 as a failed interaction.
+      return c.json({ deliveryId: result.deliveryId, ...(result.duplicate ? { duplicate: true } : {}) }, 200);
+    },
   );
   return router;
 }

@@ -60,6 +60,7 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
       block_id: "incident",
       text: {
         type: "mrkdwn",
+        verbatim: true,
         text: `${SEVERITY_EMOJI[i.severity] ?? ""} *Incident: ${title}*\n*Status:* ${status} · *Severity:* ${escapeMrkdwn(i.severity, 20)}${i.reopenCount > 0 ? ` · reopened ${i.reopenCount}×` : ""}`,
       },
     },
@@ -67,11 +68,16 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
       type: "section",
       block_id: "what_broke",
       fields: [
-        { type: "mrkdwn", text: `*Service*\n${escapeMrkdwn(i.service ?? "unknown", 100)}` },
-        { type: "mrkdwn", text: `*Environment*\n${escapeMrkdwn(i.environment ?? "unknown", 100)}` },
-        { type: "mrkdwn", text: `*First seen*\n${slackDate(view.firstSeenAt)}` },
+        { type: "mrkdwn", verbatim: true, text: `*Service*\n${escapeMrkdwn(i.service ?? "unknown", 100)}` },
         {
           type: "mrkdwn",
+          verbatim: true,
+          text: `*Environment*\n${escapeMrkdwn(i.environment ?? "unknown", 100)}`,
+        },
+        { type: "mrkdwn", verbatim: true, text: `*First seen*\n${slackDate(view.firstSeenAt)}` },
+        {
+          type: "mrkdwn",
+          verbatim: true,
           text: `*Occurrences*\n${view.signalCount} in ${view.anomalyCount} anomal${view.anomalyCount === 1 ? "y" : "ies"}`,
         },
       ],
@@ -103,13 +109,13 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
   blocks.push({
     type: "section",
     block_id: "suspect",
-    text: { type: "mrkdwn", text: suspectText.join("\n") },
+    text: { type: "mrkdwn", verbatim: true, text: suspectText.join("\n") },
   });
   if (a?.reasoning && a.suspect) {
     blocks.push({
       type: "section",
       block_id: "reasoning",
-      text: { type: "mrkdwn", text: `*Why*\n${escapeMrkdwn(a.reasoning, 2500)}` },
+      text: { type: "mrkdwn", verbatim: true, text: `*Why*\n${escapeMrkdwn(a.reasoning, 2500)}` },
     });
   }
   if (a && a.runnersUp.length > 0) {
@@ -119,6 +125,7 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
       elements: [
         {
           type: "mrkdwn",
+          verbatim: true,
           text: `Runners-up: ${a.runnersUp
             .map(
               (s) =>
@@ -131,7 +138,11 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
   }
   const verdict = verdictLine(view);
   if (verdict)
-    blocks.push({ type: "context", block_id: "verdict", elements: [{ type: "mrkdwn", text: verdict }] });
+    blocks.push({
+      type: "context",
+      block_id: "verdict",
+      elements: [{ type: "mrkdwn", verbatim: true, text: verdict }],
+    });
   if (a?.suspect && i.status !== "resolved") {
     const value = `${i.id}:${a.suspect.candidateId}`.slice(0, 2000);
     blocks.push({
@@ -166,7 +177,7 @@ export function buildReportMessage(view: ReportView): { text: string; blocks: Sl
   blocks.push({
     type: "context",
     block_id: "links",
-    elements: [{ type: "mrkdwn", text: links.join(" · ") }],
+    elements: [{ type: "mrkdwn", verbatim: true, text: links.join(" · ") }],
   });
   const fallback = `Incident: ${title} (${escapeMrkdwn(i.service ?? "unknown service", 100)}, ${i.status})`;
   return { text: fallback, blocks };

@@ -141,11 +141,13 @@ export async function deliverReport(
   const outcome = await withOrg(deps.db, orgId, async (tx): Promise<Outcome> => {
     const [note] = await tx.select().from(notifications).where(eq(notifications.id, notificationId));
     if (!note || note.status === "sent") return { ok: true };
+    // A failure that another attempt will retry stays pending (with its error); the last one is failed.
+    const isFinal = (retryable: boolean) => !retryable || job.attempt + 1 >= deps.maxAttempts;
     const fail = async (error: string, retryable: boolean): Promise<Outcome> => {
       await tx
         .update(notifications)
         .set({
-          status: "failed",
+          status: isFinal(retryable) ? "failed" : "pending",
           error,
           attempts: sql`${notifications.attempts} + 1`,
           finishedAt: new Date(),
@@ -179,7 +181,9 @@ export async function deliverReport(
     if (note.kind === "escalation") {
       const channel = target.config.escalationChannel;
       if (!channel) return fail("no_escalation_channel", false);
-      const minutes = Math.round((now.getTime() - view.incident.openedAt.getTime()) / 60_000);
+      // Measured at the claim, which is when the scan found it overdue.
+      const since = report.escalatedAt ?? now;
+      const minutes = Math.round((since.getTime() - view.incident.openedAt.getTime()) / 60_000);
       try {
         const sent = await postJoining(client, {
           channel,
@@ -190,6 +194,7 @@ export async function deliverReport(
               block_id: "escalation",
               text: {
                 type: "mrkdwn",
+                verbatim: true,
                 text: `:rotating_light: *Escalated:* open and unacknowledged for ${minutes} minutes${report.channel ? ` (first reported in ${escapeMrkdwn(report.channel, 100)})` : ""}`,
               },
             },
@@ -216,7 +221,7 @@ export async function deliverReport(
         const f = failureOf(error);
         await tx
           .update(incidentReports)
-          .set({ escalationStatus: "failed" })
+          .set({ escalationStatus: isFinal(f.retryable) ? "failed" : "pending" })
           .where(eq(incidentReports.id, report.id));
         return fail(f.error, f.retryable);
       }
@@ -255,7 +260,7 @@ export async function deliverReport(
         const f = failureOf(error);
         await tx
           .update(incidentReports)
-          .set({ status: "failed", lastError: f.error, channel })
+          .set({ status: isFinal(f.retryable) ? "failed" : "pending", lastError: f.error, channel })
           .where(eq(incidentReports.id, report.id));
         return fail(f.error, f.retryable);
       }

@@ -1,14 +1,22 @@
 /**
  * Slack mrkdwn escaping for text that came from outside (alert titles, PR titles, ticket summaries,
  * reasoning). Slack parses `<…>` as mentions (`<!channel>`, `<@U…>`, `<#C…>`) and links (`<http://x|y>`),
- * and `&` starts an entity; escaping these three characters makes all of that inert text. Control
- * characters are dropped and the result is capped, because a Block Kit text field has a size limit.
+ * and `&` starts an entity; escaping these three characters makes all of that inert text. Bare `@channel`,
+ * `@here` and `@everyone` get a word joiner after the `@`, and blocks set `verbatim: true` so Slack does
+ * not auto-link plain text either. Control characters are dropped and the result is capped, because a Block Kit text field has a size limit.
  */
 export function escapeMrkdwn(value: string | null | undefined, max = 500): string {
   if (value == null) return "";
   const clean = value.replace(/[\u0000-\u0008\u000b-\u001f\u007f]/g, "");
   const capped = clean.length > max ? `${clean.slice(0, max - 1)}…` : clean;
-  return capped.replaceAll("&", "&amp;").replaceAll("<", "&lt;").replaceAll(">", "&gt;");
+  return (
+    capped
+      .replaceAll("&", "&amp;")
+      .replaceAll("<", "&lt;")
+      .replaceAll(">", "&gt;")
+      // Plain-text broadcast words: a word joiner after the @ keeps any client from linking them.
+      .replace(/@(channel|here|everyone)\b/gi, "@\u2060$1")
+  );
 }
 
 /**

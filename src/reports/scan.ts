@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { withOrg } from "../../db/client.ts";
 import { incidents } from "../../db/schema/incidents.ts";
 import { integrations } from "../../db/schema/integrations.ts";
@@ -33,8 +33,12 @@ export async function escalateDue(deps: ReportsDeps, now = new Date()): Promise<
         isNull(incidents.acknowledgedAt),
         isNull(incidentReports.escalatedAt),
         isNull(integrations.deletedAt),
+        // Only due candidates, so a backlog of not-yet-due incidents never hides a due one.
+        sql`${integrations.config} ->> 'escalationChannel' is not null`,
+        sql`${incidents.openedAt} <= ${now.toISOString()}::timestamptz - make_interval(mins => coalesce((${integrations.config} ->> 'escalateAfterMinutes')::int, 30))`,
       ),
     )
+    .orderBy(asc(incidents.openedAt))
     .limit(BATCH);
   const escalated: string[] = [];
   for (const c of candidates) {
