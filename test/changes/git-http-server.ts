@@ -20,18 +20,23 @@ export interface GitHttpServer {
 export async function startGitHttpServer(options: {
   bareDir: string;
   username: string;
-  token: string;
+  /** The one accepted token, or a function listing the tokens accepted right now (e.g. those a fake issued). */
+  token: string | (() => readonly string[]);
 }): Promise<GitHttpServer> {
   const root = path.dirname(options.bareDir);
   const name = path.basename(options.bareDir);
-  const expected = `Basic ${Buffer.from(`${options.username}:${options.token}`).toString("base64")}`;
+  const basic = (token: string) => `Basic ${Buffer.from(`${options.username}:${token}`).toString("base64")}`;
+  const accepted = (auth: string) =>
+    typeof options.token === "string"
+      ? auth === basic(options.token)
+      : options.token().some((token) => auth === basic(token));
   const authorizations: string[] = [];
   let dropAfter: number | undefined;
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const auth = req.headers.authorization ?? "";
     authorizations.push(auth);
-    if (auth !== expected) {
+    if (!accepted(auth)) {
       res.writeHead(401, { "www-authenticate": 'Basic realm="git"', "content-type": "text/plain" });
       res.end("Authentication required\n");
       return;

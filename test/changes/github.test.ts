@@ -1,14 +1,17 @@
 import { createHmac, generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
 import { and, eq, sql } from "drizzle-orm";
 import { afterAll, describe, expect, it } from "vitest";
 import { withOrg } from "../../db/client.ts";
-import { changes, deploys, repositories, signals } from "../../db/schema/index.ts";
+import { auditLog, changes, deploys, repositories, signals } from "../../db/schema/index.ts";
 import { GitHubAppTokens } from "../../src/changes/github-app.ts";
 import { IntegrationError } from "../../src/errors.ts";
 import { type FakeGitHub, type FakePull, startFakeGitHub } from "../fakes/github.ts";
 import { jsonOf } from "../harness/app.ts";
-import { GitFixture, GRACE } from "./git-fixture.ts";
+import { bareCopyOf, GitFixture, GRACE, pushTo } from "./git-fixture.ts";
+import { startGitHttpServer } from "./git-http-server.ts";
 import { createRepo, makeTestOrg, syncRepo, type TestOrg, useChangesApp } from "./harness.ts";
 
 const APP_ID = 4242;
@@ -248,6 +251,104 @@ describe("GitHub: App tokens, API backfill and webhooks into the same rows", asy
       tx.select({ n: sql<number>`count(*)::int` }).from(changes).where(eq(changes.repositoryId, repo.id)),
     );
     expect(count[0]?.n).toBe(4);
+  });
+
+  it("honours Retry-After of GitHub's secondary rate limits (403 and 429) and carries on", async () => {
+    const org = await makeTestOrg(t);
+    const fake = await fakeGitHub(2);
+    const integration = await gitHubIntegration(org, fake.url);
+    const repo = await createRepo(t, org.admin, {
+      name: "secondary",
+      url: `https://github.com/${OWNER}/${REPO}.git`,
+      provider: "github",
+      credential: { kind: "github_app", integrationId: integration.id },
+    });
+    fake.pulls.push(
+      pull({ number: 11, title: "First", mergeCommitSha: randomBytes(20).toString("hex") }),
+      pull({ number: 12, title: "Second", mergeCommitSha: randomBytes(20).toString("hex") }),
+      pull({ number: 13, title: "Third", mergeCommitSha: randomBytes(20).toString("hex") }),
+    );
+    // The primary quota has thousands left: only Retry-After says how long to wait.
+    fake.secondaryRateLimitOnce((p, query) => p.endsWith("/pulls") && (query.page ?? "1") === "1", 1, 403);
+    fake.secondaryRateLimitOnce((p) => p.endsWith("/pulls/13/files"), 1, 429);
+
+    const res = await t.request(`/api/v1/repositories/${repo.id}/backfill`, {
+      method: "POST",
+      apiKey: org.admin,
+    });
+    const body = await jsonOf(res);
+    expect(res.status, JSON.stringify(body)).toBe(200);
+    expect(body).toMatchObject({ pages: 2, stored: 3 });
+
+    const listed = fake.requests.filter((r) => r.path.endsWith("/pulls"));
+    expect(listed.map((r) => [r.query.page ?? "1", r.status])).toEqual([
+      ["1", 403],
+      ["1", 200],
+      ["2", 200],
+    ]);
+    expect(listed[1]!.at - listed[0]!.at).toBeGreaterThanOrEqual(900);
+    const files = fake.requests.filter((r) => r.path.endsWith("/pulls/13/files"));
+    expect(files.map((r) => r.status)).toEqual([429, 200]);
+    expect(files[1]!.at - files[0]!.at).toBeGreaterThanOrEqual(900);
+    const stored = await withOrg(db, org.orgId, (tx) =>
+      tx.select({ pr: changes.prNumber }).from(changes).where(eq(changes.repositoryId, repo.id)),
+    );
+    expect(stored.map((r) => r.pr).sort()).toEqual([11, 12, 13]);
+  });
+
+  it("fetches the mirror with the App's installation token, bought once and cached, stored nowhere", async () => {
+    const org = await makeTestOrg(t);
+    const fake = await fakeGitHub();
+    const integration = await gitHubIntegration(org, fake.url);
+    const { git } = await gitRepo();
+    const bare = await bareCopyOf(git);
+    cleanups.push(() => bare.remove());
+    // The git host accepts exactly the installation tokens GitHub (the fake) has issued.
+    const server = await startGitHttpServer({
+      bareDir: bare.dir,
+      username: "x-access-token",
+      token: () => fake.tokens,
+    });
+    cleanups.push(() => server.close());
+    const repo = await createRepo(t, org.admin, {
+      name: "app-mirror",
+      url: server.url,
+      provider: "github",
+      githubRepository: `${OWNER}/${REPO}`,
+      credential: { kind: "github_app", integrationId: integration.id },
+    });
+    const first = await syncRepo(t, org.admin, repo.id);
+    expect(first.status, JSON.stringify(first.body)).toBe(200);
+    expect(first.body).toMatchObject({ imported: 3, pullRequests: 2 });
+    expect(fake.tokens).toHaveLength(1);
+    const token = fake.tokens[0]!;
+    const basic = `Basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
+    expect(server.authorizations).toContain(basic);
+
+    await git.squashPr(3, "Third over the App", { "src/third.ts": "export const third = 3;\n" });
+    await pushTo(git, bare.dir);
+    const second = await syncRepo(t, org.admin, repo.id);
+    expect(second.body).toMatchObject({ imported: 1, pullRequests: 1 });
+    // The cached token served the second fetch: GitHub sold no other.
+    expect(fake.tokens).toEqual([token]);
+    expect(fake.requests.filter((r) => r.path.endsWith("/access_tokens"))).toHaveLength(1);
+
+    // The token is in no file of the mirror, not in its remote URL, the row, the audit log or the logs.
+    const mirror = deps.mirrors.mirrorPath({ id: repo.id, orgId: org.orgId });
+    let onDisk = "";
+    for (const entry of await readdir(mirror, { withFileTypes: true, recursive: true })) {
+      if (entry.isFile()) onDisk += await readFile(path.join(entry.parentPath, entry.name), "latin1");
+    }
+    expect(onDisk).toContain(server.url);
+    expect(onDisk).not.toContain(token);
+    expect(onDisk).not.toContain(basic.slice(6));
+    const [row] = await withOrg(db, org.orgId, (tx) =>
+      tx.select().from(repositories).where(eq(repositories.id, repo.id)),
+    );
+    expect(JSON.stringify(row)).not.toContain(token);
+    const audit = await withOrg(db, org.orgId, (tx) => tx.select({ data: auditLog.data }).from(auditLog));
+    expect(JSON.stringify(audit)).not.toContain(token);
+    expect(t.logs.text()).not.toContain(token);
   });
 
   it("gives up on a long rate limit with a retryable 502, and refuses a backfill without GitHub credentials", async () => {

@@ -39,6 +39,15 @@ export interface FakeGitHub {
   jwtClaims: JWTPayload[];
   /** Answers the first request matching `when` with GitHub's primary rate-limit 403 (reset in `seconds`). */
   rateLimitOnce(when: (path: string, query: Record<string, string>) => boolean, seconds: number): void;
+  /**
+   * Answers the first request matching `when` with a secondary rate limit: `status` (403 or 429) with
+   * `Retry-After: seconds` while the primary quota still has requests left.
+   */
+  secondaryRateLimitOnce(
+    when: (path: string, query: Record<string, string>) => boolean,
+    seconds: number,
+    status?: 403 | 429,
+  ): void;
   close(): Promise<void>;
 }
 
@@ -63,8 +72,11 @@ export async function startFakeGitHub(options: {
   const requests: FakeGitHubRequest[] = [];
   const tokens: string[] = [];
   const jwtClaims: JWTPayload[] = [];
-  const limits: Array<{ when: (path: string, query: Record<string, string>) => boolean; seconds: number }> =
-    [];
+  const limits: Array<{
+    when: (path: string, query: Record<string, string>) => boolean;
+    seconds: number;
+    secondary?: 403 | 429;
+  }> = [];
   let base = "";
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -97,7 +109,26 @@ export async function startFakeGitHub(options: {
 
     const limit = limits.findIndex((l) => l.when(url.pathname, record.query));
     if (limit >= 0) {
-      const { seconds } = limits.splice(limit, 1)[0]!;
+      const { seconds, secondary } = limits.splice(limit, 1)[0]!;
+      if (secondary) {
+        record.status = secondary;
+        return send(
+          res,
+          secondary,
+          {
+            message:
+              "You have exceeded a secondary rate limit. Please wait a few minutes before you try again.",
+            documentation_url: "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api",
+          },
+          {
+            "retry-after": String(seconds),
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4990",
+            "x-ratelimit-used": "10",
+            "x-ratelimit-reset": String(Math.ceil(Date.now() / 1000) + 3600),
+          },
+        );
+      }
       record.status = 403;
       return send(
         res,
@@ -233,6 +264,8 @@ export async function startFakeGitHub(options: {
     tokens,
     jwtClaims,
     rateLimitOnce: (when, seconds) => limits.push({ when, seconds }),
+    secondaryRateLimitOnce: (when, seconds, status = 403) =>
+      limits.push({ when, seconds, secondary: status }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
