@@ -1,5 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
+import { withOrg } from "../../db/client.ts";
+import { changes } from "../../db/schema/index.ts";
 import { createInvitation } from "../../src/accounts/invitations.ts";
 import type { CreatedOrg } from "../../src/accounts/orgs.ts";
 import { systemContext } from "../../src/context.ts";
@@ -61,6 +63,35 @@ const integrationIn = async ({ t }: Walk, org: Org) => {
   return (await jsonOf(res)).id as string;
 };
 
+const repositoryIn = async ({ t }: Walk, org: Org) => {
+  const suffix = randomBytes(4).toString("hex");
+  const res = await t.request("/api/v1/repositories", {
+    method: "POST",
+    apiKey: org.owner,
+    json: { name: `walker-${suffix}`, url: `https://github.com/acme/walker-${suffix}.git` },
+  });
+  if (res.status !== 201) throw new Error(`repository factory: ${res.status} ${await res.text()}`);
+  return (await jsonOf(res)).id as string;
+};
+const changeIn = async (walk: Walk, org: Org) => {
+  const repositoryId = await repositoryIn(walk, org);
+  const orgId = org.created.org.id;
+  const [row] = await withOrg(walk.t.database.db, orgId, (tx) =>
+    tx
+      .insert(changes)
+      .values({
+        orgId,
+        repositoryId,
+        kind: "commit",
+        title: "walker",
+        mergeSha: randomBytes(20).toString("hex"),
+        sources: ["git"],
+      })
+      .returning({ id: changes.id }),
+  );
+  return row!.id;
+};
+
 const ROUTES: Record<string, RouteCase> = {
   "GET /api/v1/me": { role: "member" },
 
@@ -110,15 +141,15 @@ const ROUTES: Record<string, RouteCase> = {
   "POST /api/v1/incidents/{id}/resolve": { role: "admin", body: { reason: "false_positive" } },
   "POST /api/v1/incidents/{id}/reopen": { role: "admin", body: {} },
 
-  // changes: repositories, deploys, changes, tickets (random ids until factories exist for them)
+  // changes: repositories, deploys, changes, tickets (sync and backfill would reach the network: random ids)
   "POST /api/v1/repositories": {
     role: "admin",
     body: { name: "walker", url: "https://github.com/acme/walker.git" },
   },
   "GET /api/v1/repositories": { role: "member" },
-  "GET /api/v1/repositories/{id}": { role: "member" },
-  "PATCH /api/v1/repositories/{id}": { role: "admin", body: { name: "renamed" } },
-  "DELETE /api/v1/repositories/{id}": { role: "admin" },
+  "GET /api/v1/repositories/{id}": { role: "member", factory: repositoryIn },
+  "PATCH /api/v1/repositories/{id}": { role: "admin", body: { name: "renamed" }, factory: repositoryIn },
+  "DELETE /api/v1/repositories/{id}": { role: "admin", factory: repositoryIn },
   "POST /api/v1/repositories/{id}/sync": { role: "admin" },
   "POST /api/v1/repositories/{id}/backfill": { role: "admin" },
   "POST /api/v1/deploys": {
@@ -132,7 +163,7 @@ const ROUTES: Record<string, RouteCase> = {
   },
   "GET /api/v1/deploys": { role: "member" },
   "GET /api/v1/changes": { role: "member" },
-  "GET /api/v1/changes/{id}": { role: "member" },
+  "GET /api/v1/changes/{id}": { role: "member", factory: changeIn },
   "GET /api/v1/tickets/{key}": { role: "member", params: { key: "OPS-1" } },
 };
 
