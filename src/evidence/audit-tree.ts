@@ -48,6 +48,8 @@ export function entryLeafHash(entry: Parameters<typeof canonicalEntryBytes>[0]):
   return leafHash(canonicalEntryBytes(entry));
 }
 
+const PUT_CHUNK = 5_000;
+
 /** The org's tree nodes in Postgres, read and written inside the caller's transaction. */
 export class DbTreeStore implements TreeStore {
   constructor(
@@ -56,6 +58,14 @@ export class DbTreeStore implements TreeStore {
   ) {}
 
   async getNodes(keys: readonly NodeKey[]): Promise<Uint8Array[]> {
+    if (keys.length <= PUT_CHUNK) return this.getChunk(keys);
+    const out: Uint8Array[] = [];
+    for (let i = 0; i < keys.length; i += PUT_CHUNK)
+      out.push(...(await this.getChunk(keys.slice(i, i + PUT_CHUNK))));
+    return out;
+  }
+
+  private async getChunk(keys: readonly NodeKey[]): Promise<Uint8Array[]> {
     if (keys.length === 0) return [];
     const rows = await this.tx
       .select()
@@ -78,6 +88,11 @@ export class DbTreeStore implements TreeStore {
   }
 
   async putNodes(nodes: readonly TreeNode[]): Promise<void> {
+    // A bulk append writes ~2 nodes per leaf; keep each statement well under the 65535-parameter limit.
+    for (let i = 0; i < nodes.length; i += PUT_CHUNK) await this.putChunk(nodes.slice(i, i + PUT_CHUNK));
+  }
+
+  private async putChunk(nodes: readonly TreeNode[]): Promise<void> {
     if (nodes.length === 0) return;
     const inserted = await this.tx
       .insert(auditTreeNodes)

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { problemResponses } from "../http/problem.ts";
 import { secured } from "../http/route-security.ts";
 import { createRouter } from "../http/router.ts";
+import { complianceRoutes } from "./bundles/routes.ts";
 import type { EvidenceDeps } from "./checkpoints.ts";
 import {
   getConsistencyProof,
@@ -188,5 +189,6 @@ export function auditEvidenceRoutes(deps: EvidenceDeps) {
 export function evidenceRoutes(deps: EvidenceDeps) {
   const router = createRouter();
   router.route("/", auditEvidenceRoutes(deps));
+  router.route("/", complianceRoutes(deps));
   return router;
 }

@@ -18,7 +18,7 @@ export const POPULATION_RULES: Record<Criterion, string> = {
   "cc7.1":
     "Every anomaly of the org whose detection time (detected_at, when Causeway received its first signal) falls in [from, to] UTC inclusive, open or resolved, ordered by detection time then id; one row each.",
   "cc8.1":
-    "Every change (merged pull request or direct commit) of the org merged in [from, to] UTC inclusive or deployed in that period (a deploy whose SHA is the change's merge or head SHA), ordered by merge time then id; then every audit entry in the period whose action is an approval, rejection, exception, escalation or incident decision (action matches /(approv|reject|refus|confirm|intend|exception|escalat|acknowledge|resolve|reopen|override)/), ordered by audit index.",
+    "Every change (merged pull request or direct commit) of the org merged in [from, to] UTC inclusive or deployed in that period (a deploy whose SHA is the change's merge or head SHA), ordered by merge time (when Causeway recorded the change, if the merge time is unknown) then id; then every audit entry in the period whose action is an approval, rejection, exception, escalation or incident decision (action matches /(approv|reject|refus|confirm|intend|exception|escalat|acknowledge|resolve|reopen|override)/), ordered by audit index.",
 };
 
 export const DECISION_ACTION_PATTERN =
