@@ -188,6 +188,7 @@ export function changeSummary(view: ReportView, reason: string): string {
   const i = view.incident;
   switch (reason) {
     case "attribution": {
+      if (view.attribution?.status === "failed") return "Attribution failed; the timeline has the details";
       const s = view.attribution?.suspect;
       return s
         ? `Attribution finished: suspect ${mrkdwnLink(s.url, `${s.prNumber ? `#${s.prNumber} ` : ""}${s.title}`)}${view.attribution?.confidence ? ` (${escapeMrkdwn(view.attribution.confidence.level, 10)} confidence)` : ""}`
