@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { and, eq, sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { withOrg } from "../../db/client.ts";
-import { auditLog, sessions, users } from "../../db/schema/index.ts";
+import { auditLog, refreshTokens, sessions, users } from "../../db/schema/index.ts";
 import {
   AccessTokens,
   type DEFAULT_ACCESS_TOKEN_OPTIONS,
@@ -280,6 +280,37 @@ describe("sign-in and sessions", async () => {
       subjectId: first.sessionId,
       data: expect.objectContaining({ reason: "refresh_token_reuse" }),
     });
+  });
+
+  it("stores refresh tokens only as SHA-256 hashes, one row per rotation, the exchanged one marked used", async () => {
+    const org = await makeOrg(db);
+    const user = await makeUser(db, org.org.id);
+    const first = await loginAs(t, user);
+    const refreshed = await t.request("/api/v1/auth/refresh", {
+      method: "POST",
+      cookie: refreshCookieHeader(first.refreshToken),
+    });
+    expect(refreshed.status).toBe(200);
+    const second = refreshTokenOf(refreshed)!;
+    const rows = await withOrg(db, org.org.id, (tx) =>
+      tx
+        .select()
+        .from(refreshTokens)
+        .where(eq(refreshTokens.sessionId, first.sessionId))
+        .orderBy(refreshTokens.createdAt),
+    );
+    expect(rows).toHaveLength(2);
+    const sha256 = (token: string) => createHash("sha256").update(token).digest("hex");
+    expect(rows.map((r) => r.tokenHash).sort()).toEqual([sha256(first.refreshToken), sha256(second)].sort());
+    const byHash = new Map(rows.map((r) => [r.tokenHash, r]));
+    expect(byHash.get(sha256(first.refreshToken))?.usedAt).toBeInstanceOf(Date);
+    expect(byHash.get(sha256(second))?.usedAt).toBeNull();
+    // Nothing in the session's rows holds a token in clear.
+    const [session] = await withOrg(db, org.org.id, (tx) =>
+      tx.select().from(sessions).where(eq(sessions.id, first.sessionId)),
+    );
+    const stored = JSON.stringify([rows, session]);
+    for (const token of [first.refreshToken, second]) expect(stored).not.toContain(token);
   });
 
   it("refuses a refresh without a cookie or with an unknown token", async () => {
