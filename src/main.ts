@@ -7,7 +7,6 @@ import { createOrgWithOwner } from "./accounts/orgs.ts";
 import { PasswordHasher } from "./accounts/password.ts";
 import { setPasswordByEmail } from "./accounts/users.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
-import { buildContainer, createSandboxDriver, TOKENS } from "./container.ts";
 import { systemContext } from "./context.ts";
 import { generateDataKey, parseMasterKeys } from "./credentials/keyring.ts";
 import { rotateKeys } from "./credentials/rotation.ts";
@@ -18,7 +17,6 @@ import type { IngestDeps } from "./ingest/deps.ts";
 import type { JobRunner } from "./jobs/runner.ts";
 import { resolveKeys } from "./keys.ts";
 import type { ReportsDeps } from "./reports/deps.ts";
-import { ReportScheduler } from "./reports/scan.ts";
 import { migrateStore, openDatabase, resolveStore } from "./runtime.ts";
 import { createLogger, type Logger } from "./telemetry/logger.ts";
 import { flushSentry, initSentry } from "./telemetry/sentry.ts";
@@ -97,7 +95,7 @@ async function runServer(opts: { port?: number; worker: boolean; http: boolean }
     for (const cleanup of cleanups.reverse()) await cleanup();
   });
 
-  const sentryEnabled = initSentry(config.sentry.dsn, config.sentry.environment);
+  const sentryEnabled = await initSentry(config.sentry.dsn, config.sentry.environment);
   if (sentryEnabled) cleanups.push(() => flushSentry(500));
   const keys = await resolveKeys(config, logger);
   const store = await resolveStore(config, logger);
@@ -105,6 +103,9 @@ async function runServer(opts: { port?: number; worker: boolean; http: boolean }
   await migrateStore(config, store);
   const db = openDatabase(config, store);
   cleanups.push(() => db.close(2));
+  // The composition root pulls in every client library: loaded here, so the CLI's other commands start fast.
+  const { buildContainer, TOKENS } = await import("./container.ts");
+  const { ReportScheduler } = await import("./reports/scan.ts");
   const container = buildContainer({ config, logger, db, databaseUrl: store.url, sentryEnabled, keys });
   const jobs = container.resolve<JobRunner>(TOKENS.JobRunner);
   const jobBudget = Math.max(1_000, config.shutdownTimeoutMs - 4_000);
@@ -338,6 +339,7 @@ async function main(argv: string[]): Promise<void> {
       if (sub !== "list" && sub !== "reap") throw new UsageError("sandbox: expected `list` or `reap`");
       const { values } = parseArgs({ args, options: { json: { type: "boolean" } } });
       const config = bootConfig();
+      const { createSandboxDriver } = await import("./container.ts");
       const driver = createSandboxDriver(config, createLogger(process.env.LOG_LEVEL ?? "warn"));
       if (sub === "reap") {
         const { removed } = await driver.reap(new Date());

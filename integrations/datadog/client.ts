@@ -1,9 +1,9 @@
 /**
  * Read-only Datadog API calls through the official SDK (@datadog/datadog-api-client). The only file that
  * knows Datadog's API hosts. Results come back in Datadog's own wire format (snake_case JSON), not the
- * SDK's model classes, so what the proxy returns matches Datadog's API documentation.
+ * SDK's model classes, so what the proxy returns matches Datadog's API documentation. The SDK is large
+ * (seconds of start-up), so it is loaded on the first call, not when the server boots.
  */
-import { client, logger, v1, v2 } from "@datadog/datadog-api-client";
 import type { DATADOG_SITES } from "../core/config-schemas.ts";
 import {
   errorMessageOf,
@@ -51,13 +51,22 @@ export function datadogApiBaseUrl(site: DatadogSite, override?: string): string 
 
 const PROVIDER = "datadog";
 
-// The SDK logs every failed request to the console, outside our redacted JSON logs; failures reach the
-// caller (and our logs, when unexpected) as UpstreamError instead.
-logger.setLevel("silent");
+type Sdk = typeof import("@datadog/datadog-api-client");
+let sdkLoading: Promise<Sdk> | undefined;
 
-function toUpstreamError(error: unknown): UpstreamError {
+function loadSdk(): Promise<Sdk> {
+  sdkLoading ??= import("@datadog/datadog-api-client").then((sdk) => {
+    // The SDK logs every failed request to the console, outside our redacted JSON logs; failures reach
+    // the caller (and our logs, when unexpected) as UpstreamError instead.
+    sdk.logger.setLevel("silent");
+    return sdk;
+  });
+  return sdkLoading;
+}
+
+function toUpstreamError(sdk: Sdk, error: unknown): UpstreamError {
   if (error instanceof UpstreamError) return error;
-  if (error instanceof client.ApiException) {
+  if (error instanceof sdk.client.ApiException) {
     const failure = failureForStatus(error.code);
     // Only a refused request's own explanation is kept (Datadog's {errors: [...]}); nothing else of the body.
     const upstreamMessage =
@@ -68,14 +77,27 @@ function toUpstreamError(error: unknown): UpstreamError {
   return new UpstreamError(PROVIDER, "invalid_response", { cause: error });
 }
 
-async function call<T>(run: () => Promise<T>, serialize: (value: T) => unknown): Promise<unknown> {
+interface Apis {
+  sdk: Sdk;
+  logs: InstanceType<Sdk["v2"]["LogsApi"]>;
+  events: InstanceType<Sdk["v2"]["EventsApi"]>;
+  metrics: InstanceType<Sdk["v1"]["MetricsApi"]>;
+  monitors: InstanceType<Sdk["v1"]["MonitorsApi"]>;
+}
+
+async function call<T>(
+  apis: () => Promise<Apis>,
+  run: (apis: Apis) => Promise<T>,
+  serialize: (value: T, sdk: Sdk) => unknown,
+): Promise<unknown> {
+  const loaded = await apis();
   let value: T;
   try {
-    value = await run();
+    value = await run(loaded);
   } catch (error) {
-    throw toUpstreamError(error);
+    throw toUpstreamError(loaded.sdk, error);
   }
-  return serialize(value);
+  return serialize(value, loaded.sdk);
 }
 
 function seconds(date: Date): number {
@@ -88,21 +110,34 @@ function seconds(date: Date): number {
  * enforces the deadline and the response cap. SDK retries stay off: the caller decides about retrying.
  */
 export function createDatadogClient(options: DatadogClientOptions): DatadogClient {
-  const configuration = client.createConfiguration({
-    authMethods: { apiKeyAuth: options.apiKey, appKeyAuth: options.applicationKey },
-    baseServer: new client.BaseServerConfiguration(datadogApiBaseUrl(options.site, options.apiBaseUrl), {}),
-    enableRetry: false,
-    fetch: (url: string, init: RequestInit) => fetchWithLimits(PROVIDER, url, init, options.limits),
-  });
-  const logs = new v2.LogsApi(configuration);
-  const events = new v2.EventsApi(configuration);
-  const metrics = new v1.MetricsApi(configuration);
-  const monitors = new v1.MonitorsApi(configuration);
+  let built: Promise<Apis> | undefined;
+  const apis = () => {
+    built ??= loadSdk().then((sdk) => {
+      const configuration = sdk.client.createConfiguration({
+        authMethods: { apiKeyAuth: options.apiKey, appKeyAuth: options.applicationKey },
+        baseServer: new sdk.client.BaseServerConfiguration(
+          datadogApiBaseUrl(options.site, options.apiBaseUrl),
+          {},
+        ),
+        enableRetry: false,
+        fetch: (url: string, init: RequestInit) => fetchWithLimits(PROVIDER, url, init, options.limits),
+      });
+      return {
+        sdk,
+        logs: new sdk.v2.LogsApi(configuration),
+        events: new sdk.v2.EventsApi(configuration),
+        metrics: new sdk.v1.MetricsApi(configuration),
+        monitors: new sdk.v1.MonitorsApi(configuration),
+      };
+    });
+    return built;
+  };
 
   return {
     searchLogs: (input) =>
       call(
-        () =>
+        apis,
+        ({ logs }) =>
           logs.listLogs({
             body: {
               filter: {
@@ -115,26 +150,31 @@ export function createDatadogClient(options: DatadogClientOptions): DatadogClien
               sort: input.sort ?? "-timestamp",
             },
           }),
-        (value) => v2.ObjectSerializer.serialize(value, "LogsListResponse", ""),
+        (value, sdk) => sdk.v2.ObjectSerializer.serialize(value, "LogsListResponse", ""),
       ),
     queryMetrics: (input) =>
       call(
-        () => metrics.queryMetrics({ from: seconds(input.from), to: seconds(input.to), query: input.query }),
-        (value) => v1.ObjectSerializer.serialize(value, "MetricsQueryResponse", ""),
+        apis,
+        ({ metrics }) =>
+          metrics.queryMetrics({ from: seconds(input.from), to: seconds(input.to), query: input.query }),
+        (value, sdk) => sdk.v1.ObjectSerializer.serialize(value, "MetricsQueryResponse", ""),
       ),
     getMonitor: (input) =>
       call(
-        () => monitors.getMonitor({ monitorId: input.monitorId }),
-        (value) => v1.ObjectSerializer.serialize(value, "Monitor", ""),
+        apis,
+        ({ monitors }) => monitors.getMonitor({ monitorId: input.monitorId }),
+        (value, sdk) => sdk.v1.ObjectSerializer.serialize(value, "Monitor", ""),
       ),
     searchMonitors: (input) =>
       call(
-        () => monitors.searchMonitors(input),
-        (value) => v1.ObjectSerializer.serialize(value, "MonitorSearchResponse", ""),
+        apis,
+        ({ monitors }) => monitors.searchMonitors(input),
+        (value, sdk) => sdk.v1.ObjectSerializer.serialize(value, "MonitorSearchResponse", ""),
       ),
     listEvents: (input) =>
       call(
-        () =>
+        apis,
+        ({ events }) =>
           events.listEvents({
             filterFrom: input.from.toISOString(),
             filterTo: input.to.toISOString(),
@@ -142,7 +182,7 @@ export function createDatadogClient(options: DatadogClientOptions): DatadogClien
             ...(input.query ? { filterQuery: input.query } : {}),
             ...(input.cursor ? { pageCursor: input.cursor } : {}),
           }),
-        (value) => v2.ObjectSerializer.serialize(value, "EventsListResponse", ""),
+        (value, sdk) => sdk.v2.ObjectSerializer.serialize(value, "EventsListResponse", ""),
       ),
   };
 }

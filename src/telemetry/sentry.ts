@@ -1,9 +1,13 @@
-import * as Sentry from "@sentry/node";
 import { redactDeep, redactString } from "./redact.ts";
 
+type SentrySdk = typeof import("@sentry/node");
+/** Loaded only when SENTRY_DSN is set: the SDK costs about a second of start-up. */
+let Sentry: SentrySdk | undefined;
+
 /** Reports the server's own errors to Sentry when SENTRY_DSN is set, scrubbed like the logs. */
-export function initSentry(dsn: string | undefined, environment: string | undefined): boolean {
+export async function initSentry(dsn: string | undefined, environment: string | undefined): Promise<boolean> {
   if (!dsn) return false;
+  Sentry = await import("@sentry/node");
   Sentry.init({
     dsn,
     environment,
@@ -37,12 +41,14 @@ export function initSentry(dsn: string | undefined, environment: string | undefi
 }
 
 export function captureException(error: unknown, requestId: string | undefined): void {
-  Sentry.withScope((scope) => {
+  const sdk = Sentry;
+  if (!sdk) return;
+  sdk.withScope((scope) => {
     if (requestId) scope.setTag("request_id", requestId);
-    Sentry.captureException(error);
+    sdk.captureException(error);
   });
 }
 
 export async function flushSentry(timeoutMs: number): Promise<void> {
-  await Sentry.flush(timeoutMs).catch(() => false);
+  await Sentry?.flush(timeoutMs).catch(() => false);
 }
