@@ -300,7 +300,8 @@ export async function getIncidentTimeline(
         actor: null,
         source: "slack",
         subject: { type: "notification", id: n.id },
-        link: null,
+        // The incident carries the report's channel, ts and any failed dispatch.
+        link: `/api/v1/incidents/${incident.id}`,
         data: {
           status: n.status,
           reason: n.reason,
@@ -325,7 +326,8 @@ export async function getIncidentTimeline(
         },
         source: null,
         subject: { type: "audit_entry", id: String(e.seq) },
-        link: `/api/v1/audit/entries?subjectId=${incident.id}`,
+        // The audit API's window (from inclusive, to exclusive) that holds exactly this entry's action.
+        link: `/api/v1/audit/entries?action=${encodeURIComponent(e.action)}&from=${e.at.toISOString()}&to=${new Date(e.at.getTime() + 1).toISOString()}`,
         data: { action: e.action, seq: String(e.seq), ...e.data },
       });
     }

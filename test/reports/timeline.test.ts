@@ -232,6 +232,15 @@ describe("incident timeline and actions", async () => {
     expect(indexes).toEqual([...indexes].sort((a, b) => a - b));
     const actions = events.filter((e) => e.kind === "action").map((e) => e.title);
     expect(actions).toEqual(["incident.acknowledge", "incident.resolve"]);
+    // Each event links to its object: the action's link lists exactly its audit entry.
+    const ackEvent = events.find((e) => e.title === "incident.acknowledge")!;
+    expect(ackEvent.actor).toMatchObject({ kind: "api_key" });
+    const entries = await jsonOf(await t.request(ackEvent.link!, { apiKey: s.ownerKey }));
+    expect(
+      entries.items.map((x: { action: string; subject: { id: string } }) => [x.action, x.subject.id]),
+    ).toEqual([["incident.acknowledge", incident.id]]);
+    expect(events.find((e) => e.kind === "slack.post")!.link).toBe(`/api/v1/incidents/${incident.id}`);
+    expect(events.find((e) => e.kind === "anomaly.first_seen")!.link).toMatch(/^\/api\/v1\/anomalies\//);
     const ackIndex = events.findIndex((e) => e.title === "incident.acknowledge");
     expect(ackIndex).toBeGreaterThan(index("attribution.completed"));
     expect(ackIndex).toBeLessThan(index("incident.resolved"));
