@@ -15,6 +15,7 @@ import type { AppEnv } from "./http/types.ts";
 import { replayDeliveries } from "./ingest/deliveries.ts";
 import type { IngestDeps } from "./ingest/deps.ts";
 import type { JobRunner } from "./jobs/runner.ts";
+import type { EvidenceDeps } from "./evidence/checkpoints.ts";
 import { resolveKeys } from "./keys.ts";
 import type { ReportsDeps } from "./reports/deps.ts";
 import { migrateStore, openDatabase, resolveStore } from "./runtime.ts";
@@ -41,6 +42,13 @@ Commands:
                                    re-wrap every org's data key under the first master key; with
                                    --reencrypt also move every credential to a fresh data key (online,
                                    resumable: run it again to finish an interrupted run)
+  export cc7.1|cc8.1 --org ORG (--from DATE --to DATE | --period 7|30|90|365)
+         [--format json|markdown] [--redact-paths] --out FILE
+                                   write a SOC 2 evidence bundle (recorded and audited like the API's)
+  verify BUNDLE.json [--key VKEY]  check a JSON bundle offline (no database): checkpoint signature, every
+                                   row's inclusion proof, the manifest, the consistency proof
+  audit keys                       print the checkpoint verifier key for auditors to pin
+  audit checkpoint --org ORG       sign (if the log grew) and print the org's latest checkpoint
 
 Environment: see .env.example. With DATABASE_URL unset, an embedded Postgres runs in CAUSEWAY_DATA_DIR.`;
 
@@ -120,6 +128,11 @@ async function runServer(opts: { port?: number; worker: boolean; http: boolean }
     const reportScans = new ReportScheduler(container.resolve<ReportsDeps>(TOKENS.Reports));
     reportScans.start();
     cleanups.push(() => reportScans.stop());
+    // Audit checkpoints on a schedule (on demand: GET /api/v1/audit/checkpoint, `causeway audit checkpoint`).
+    const { CheckpointScheduler } = await import("./evidence/scheduler.ts");
+    const checkpoints = new CheckpointScheduler(container.resolve<EvidenceDeps>(TOKENS.Evidence));
+    checkpoints.start();
+    cleanups.push(() => checkpoints.stop());
   }
 
   if (opts.http) {
@@ -332,6 +345,22 @@ async function main(argv: string[]): Promise<void> {
       );
       if (values.json) process.stdout.write(`${JSON.stringify({ replayed })}\n`);
       else process.stdout.write(`Queued ${replayed.length} delivery(ies) for processing again.\n`);
+      return;
+    }
+    case "export":
+    case "verify":
+    case "audit": {
+      const { runEvidenceCli } = await import("./evidence/cli.ts");
+      const code = await runEvidenceCli(command, rest, {
+        withStore,
+        bootConfig,
+        resolveKeys: (config) => resolveKeys(config, createLogger(process.env.LOG_LEVEL ?? "warn")),
+        logger: createLogger(process.env.LOG_LEVEL ?? "warn"),
+        usage: (message) => new UsageError(message),
+        out: (text) => process.stdout.write(text),
+        err: (text) => process.stderr.write(text),
+      });
+      if (code !== 0) process.exitCode = code;
       return;
     }
     case "sandbox": {

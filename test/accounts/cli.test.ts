@@ -6,7 +6,8 @@ import { loginAs, makeOrg, makeUser } from "../harness/factories.ts";
 import { runCli } from "../harness/process.ts";
 import { useAccountsApp } from "./app.ts";
 
-describe("causeway users set-password", async () => {
+// Each case starts the CLI (tsx) up to three times: slow on a loaded machine, as in cli-keys.test.ts.
+describe("causeway users set-password", { timeout: 180_000 }, async () => {
   const t = await useAccountsApp();
   const db = t.database.db;
   const env = { DATABASE_URL: t.database.url };
