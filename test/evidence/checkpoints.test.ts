@@ -12,6 +12,7 @@ import { openCheckpoint } from "../../src/evidence/checkpoint.ts";
 import { orgsNeedingCheckpoint, refreshCheckpoint } from "../../src/evidence/checkpoints.ts";
 import { leafHashOfCanonical } from "../../src/evidence/entry.ts";
 import { rootFromLeaves, verifyConsistency, verifyInclusion } from "../../src/evidence/merkle.ts";
+import { checkpointDue } from "../../src/evidence/scheduler.ts";
 import { originOf, parseCheckpointKey } from "../../src/evidence/signer.ts";
 import { jsonOf, useTestApp } from "../harness/app.ts";
 import { makeApiKey, makeOrg } from "../harness/factories.ts";
@@ -145,5 +146,20 @@ describe("audit checkpoints and proofs", async () => {
     expect(await orgsNeedingCheckpoint(db)).not.toContain(org.id);
     expect(await readFile(path.join(dir, org.id, "checkpoint"), "utf8")).toBe(cp.note);
     expect(await readFile(path.join(dir, org.id, "checkpoints", cp.size.toString()), "utf8")).toBe(cp.note);
+  });
+
+  it("signs on schedule every org whose log grew, once per size", async () => {
+    const { org } = await makeOrg(db);
+    const deps = { db, logger: pino({ level: "silent" }), key: parseCheckpointKey(t.keys.checkpointKey) };
+    expect(await checkpointDue(deps)).toContain(org.id);
+    expect(await checkpointDue(deps)).not.toContain(org.id);
+    await addEntries(org.id, 2);
+    expect(await checkpointDue(deps)).toContain(org.id);
+    const cp = await jsonOf(
+      await t.request("/api/v1/audit/checkpoint", { apiKey: (await makeApiKey(db, org.id)).key }),
+    );
+    const rows = await withOrg(db, org.id, (tx) => tx.select().from(auditLog));
+    // The API key creation above is one more entry: the on-demand read signed it.
+    expect(BigInt(cp.size)).toBe(BigInt(rows.length));
   });
 });
