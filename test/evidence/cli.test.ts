@@ -72,16 +72,16 @@ describe("causeway export / verify / audit keys", async () => {
     );
     expect(mdRun.code).toBe(0);
     expect(await readFile(md, "utf8")).toContain("# SOC 2 CC7.1 evidence");
-  });
+  }, 240_000);
 
   it("prints the verifier key an auditor pins", async () => {
     const res = await runCli(["audit", "keys"], env);
     expect(res.code).toBe(0);
     expect(res.stdout.trim()).toBe(vkey);
-  });
+  }, 120_000);
 
   it("refuses bad usage with exit 64", async () => {
     expect((await runCli(["export", "cc9.9", "--org", "x"], env)).code).toBe(64);
     expect((await runCli(["verify"], {})).code).toBe(64);
-  });
+  }, 120_000);
 });
