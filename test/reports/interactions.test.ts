@@ -74,6 +74,7 @@ describe("Slack report buttons", async () => {
   /** An org whose report shows suspect #11 (PAY-7, explicit) with runner-up #10 (PAY-3, inferred). */
   async function attributedReport(channel: string) {
     const s = await setupOrg(t, fake, { defaultChannel: channel });
+    signingSecrets.push(s.signingSecret);
     await postSentry(t, s, "event_alert", eventAlert().body);
     const incident = await incidentOf(t, s);
     // The report is posted (the job), then brought up to date with the attribution (the scan).
@@ -120,8 +121,11 @@ describe("Slack report buttons", async () => {
     return { s, incident, ts: report!.ts! };
   }
 
+  const signingSecrets: string[] = [];
+
   it("refuses a bad signature and a timestamp outside five minutes with 401 problem+json, storing nothing", async () => {
     const s = await setupOrg(t, fake, { defaultChannel: "C0INTERAC01" });
+    signingSecrets.push(s.signingSecret);
     const input = { userId: "U0NOBODY01", actionId: REPORT_ACTIONS.confirm, value: "x:y" };
     const now = Math.floor(Date.now() / 1000);
     const cases: Array<[Parameters<typeof slackInteraction>[2], string]> = [
@@ -296,5 +300,13 @@ describe("Slack report buttons", async () => {
         `:memo: ${admin.email} marked the change as intended (PAY-3)`,
       ]),
     );
+  });
+
+  it("never writes the bot token or a signing secret to the logs", () => {
+    const logs = t.logs.text();
+    expect(logs.length).toBeGreaterThan(0);
+    expect(logs).not.toContain(BOT_TOKEN);
+    expect(signingSecrets.length).toBeGreaterThanOrEqual(3);
+    for (const secret of signingSecrets) expect(logs).not.toContain(secret);
   });
 });
