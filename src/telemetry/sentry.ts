@@ -27,6 +27,13 @@ export async function initSentry(dsn: string | undefined, environment: string | 
       if (event.contexts) event.contexts = redactDeep(event.contexts) as typeof event.contexts;
       for (const ex of event.exception?.values ?? []) {
         if (ex.value) ex.value = redactString(ex.value);
+        // Source lines around each frame and (when enabled) local variables can hold secrets too.
+        for (const frame of ex.stacktrace?.frames ?? []) {
+          if (frame.context_line) frame.context_line = redactString(frame.context_line);
+          if (frame.pre_context) frame.pre_context = frame.pre_context.map(redactString);
+          if (frame.post_context) frame.post_context = frame.post_context.map(redactString);
+          if (frame.vars) frame.vars = redactDeep(frame.vars) as Record<string, unknown>;
+        }
       }
       if (event.message) event.message = redactString(event.message);
       return event;
