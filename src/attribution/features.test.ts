@@ -256,3 +256,87 @@ describe("stackAnchor", () => {
     expect(stackAnchor(near, ctx)).toBeUndefined();
   });
 });
+
+describe("dependency", () => {
+  // cart.ts:42 `const price = item.product.price;` in total(), which first called loadItems().
+  const sources = (text = "  const price = item.product.price;") => ({
+    frameSources: [{ path: "src/checkout/cart.ts", line: 42, text, callees: ["lookupProduct", "loadItems"] }],
+  });
+
+  it("a removed null check on a name the crash line dereferences counts at the crash frame's weight", () => {
+    const guard = candidate(1, {
+      hunks: {
+        "src/checkout/cart.ts": [
+          { ...hunk(39, 0, { removed: 3 }), removedLines: ["  if (!item) {", "    return 0;", "  }"] },
+        ],
+      },
+    });
+    const f = one(guard, sources());
+    expect(f.dependency.value).toBe(1);
+    expect(f.dependency.facts[0]!.sentence).toContain('removed a check on item ("if (!item) {")');
+    expect(f.dependency.facts[0]!.pointers).toEqual([{ file: "src/checkout/cart.ts", line: 42 }]);
+    // Not a missing-value error: no credit for the guard.
+    const other = one(guard, {
+      ...sources(),
+      anomaly: { ...errorInput().anomaly, message: "price must be positive", title: "RangeError" },
+    });
+    expect(other.dependency.value).toBe(0);
+    // Far from the crash line: no credit either.
+    const far = candidate(2, {
+      hunks: {
+        "src/checkout/cart.ts": [{ ...hunk(5, 0, { removed: 1 }), removedLines: ["  if (!item) {"] }],
+      },
+    });
+    expect(one(far, sources()).dependency.value).toBe(0);
+  });
+
+  it("a change to a function the frame's function called before the frame line counts, the frame's own does not", () => {
+    const callee = candidate(1, {
+      hunks: {
+        "src/catalog/items.ts": [hunk(10, 2, { header: "export function loadItems(cartId: string) {" })],
+      },
+      touchedFunctions: ["loadItems"],
+    });
+    const f = one(callee, sources());
+    expect(f.dependency.value).toBe(1);
+    expect(f.dependency.facts[0]!.sentence).toBe(
+      "PR #1 changed loadItems(), which total() calls before line 42 of src/checkout/cart.ts (crash site, in total()).",
+    );
+    const own = candidate(2, {
+      hunks: { "src/checkout/cart.ts": [hunk(30, 1)] },
+      touchedFunctions: ["total"],
+    });
+    expect(one(own, sources()).dependency.value).toBe(0);
+    // Without the sources (no file read), nothing.
+    expect(one(callee).dependency.value).toBe(0);
+  });
+
+  it("off the stack, changed lines naming the key the error quotes count half", () => {
+    const config = candidate(1, {
+      hunks: {
+        "config/tax-rates.yaml": [
+          { ...hunk(3, 0, { removed: 1 }), removedLines: ["  price: { default: 1 }"] },
+        ],
+      },
+    });
+    const f = one(config, sources());
+    expect(f.dependency.value).toBe(0.5);
+    expect(f.dependency.facts[0]!.sentence).toBe(
+      "PR #1 changed lines of config/tax-rates.yaml that name price, the key the error could not read.",
+    );
+    const unrelated = candidate(2, {
+      hunks: { "config/tax-rates.yaml": [{ ...hunk(3, 1), addedLines: ["  prices_cached: true"] }] },
+    });
+    expect(one(unrelated, sources()).dependency.value).toBe(0);
+  });
+
+  it("dependency evidence alone never anchors high confidence", () => {
+    const callee = candidate(1, {
+      hunks: { "src/catalog/items.ts": [hunk(10, 2)] },
+      touchedFunctions: ["loadItems"],
+    });
+    const input = errorInput({ candidates: [callee], ...sources() });
+    const frames = framesOf(input);
+    expect(stackAnchor(callee, buildFeatureContext(input, frames, input.candidates))).toBeUndefined();
+  });
+});

@@ -9,6 +9,7 @@
  * crash-site hit is worth 1 whatever the stack depth, a hit only at frame 2 is worth 0.64, and several
  * hits add up without exceeding 1. Repeated frames (recursion) count once, at their shallowest depth.
  */
+import { dereferencedNames, isNullDereference, quotedKeys, removedGuard } from "./callees.ts";
 import type { MappedFrame } from "./path-mapping.ts";
 import { scoreTextMatches, type TextMatch } from "./text-evidence.ts";
 import type {
@@ -59,6 +60,12 @@ export interface FeatureContext {
   previousDeploySha?: string;
   frames: WeightedFrame[];
   blameByLine: Map<string, string>;
+  /** Frame lines at the deployed SHA (lineKey → text and callees), from input.frameSources. */
+  sourceByLine: Map<string, { text?: string; callees: string[] }>;
+  /** Keys the error message quotes ('amount'), for changes off the stack. */
+  errorKeys: string[];
+  /** The error is a read through a null / undefined / None / nil value. */
+  nullDereference: boolean;
   ignoreRevs: Set<string>;
   text: Map<string, TextMatch>;
   validTicket: (c: CandidateChange) => boolean;
@@ -186,6 +193,8 @@ export function buildFeatureContext(
 ): FeatureContext {
   const blameByLine = new Map<string, string>();
   for (const b of input.blame) blameByLine.set(lineKey(b.path, b.line), b.blameSha);
+  const sourceByLine = new Map<string, { text?: string; callees: string[] }>();
+  for (const fs of input.frameSources ?? []) sourceByLine.set(lineKey(fs.path, fs.line), fs);
   const validTicket = (c: CandidateChange) =>
     c.ticket !== undefined && ticketProjectIsKnown(c.ticket.key, input.knownProjectKeys);
 
@@ -219,6 +228,9 @@ export function buildFeatureContext(
     deployedSha: input.deployedSha,
     frames,
     blameByLine,
+    sourceByLine,
+    errorKeys: a.kind === "error" ? quotedKeys(a.message) : [],
+    nullDereference: a.kind === "error" && isNullDereference(`${a.errorType ?? ""} ${a.message ?? a.title}`),
     ignoreRevs: new Set(input.ignoreRevs ?? []),
     text: scoreTextMatches(query, docs),
     validTicket,
@@ -341,6 +353,78 @@ function fileFeature(c: CandidateChange, ctx: FeatureContext): FeatureDraft {
     pointers: [{ file: f.path }],
   }));
   return { feature: "file", value, facts };
+}
+
+/** Weight of a changed off-stack line that names the key the error quotes, relative to a callee hit. */
+export const ERROR_KEY_CREDIT = 0.5;
+
+function wordIn(text: string, word: string): boolean {
+  return new RegExp(`(^|[^\\w$])${word.replace(/[$]/g, "\\$")}([^\\w$]|$)`).test(text);
+}
+
+/**
+ * Code the failing line depends on that is not the line itself:
+ * - a removed guard: for a null / undefined dereference, the candidate deleted a check on a name the
+ *   crash line dereferences (`if (!entry) return` above `entry.amount`), within the hunk-proximity
+ *   distance; blame cannot see a deletion;
+ * - a callee: the candidate changed a function that a frame's function called before reaching the frame
+ *   line (it returned, so it is not on the stack, but what it returned is what failed);
+ * - off the stack files, changed lines that name the key the error message quotes ("reading 'amount'"
+ *   and a config entry `"amount"` removed), at half credit.
+ * The frame's own function is the "function" feature's business and is not counted here.
+ */
+function dependencyFeature(c: CandidateChange, ctx: FeatureContext): FeatureDraft {
+  const touched = new Set(c.touchedFunctions.map((n) => bareFunctionName(n) ?? n));
+  const parts: number[] = [];
+  const facts: FactDraft[] = [];
+  const counted = new Set<string>();
+  const frames = firstBy(ctx.frames, (f) => (f.line === undefined ? undefined : lineKey(f.path, f.line)));
+  const crash = frames.find((f) => f.k === 0);
+  const crashText = crash ? ctx.sourceByLine.get(lineKey(crash.path, crash.line!))?.text : undefined;
+  if (crash && crashText !== undefined && ctx.nullDereference) {
+    const names = dereferencedNames(crashText);
+    for (const h of c.hunks[crash.path] ?? []) {
+      if (hunkDistance(crash.line!, h) > HUNK_PROXIMITY_LINES) continue;
+      const guard = removedGuard(h, names);
+      if (!guard) continue;
+      parts.push(crash.w);
+      facts.push({
+        sentence: `${candidateLabel(c)} removed a check on ${guard.name} ("${guard.line.trim()}") near line ${crash.line} of ${crash.path} (${crash.label}), where the error reads through a missing value.`,
+        pointers: [{ file: crash.path, line: crash.line! }],
+      });
+      break;
+    }
+  }
+  for (const f of frames) {
+    const callees = ctx.sourceByLine.get(lineKey(f.path, f.line!))?.callees ?? [];
+    for (const name of callees) {
+      if (name === f.functionName || !touched.has(name) || counted.has(name)) continue;
+      counted.add(name);
+      parts.push(f.w);
+      facts.push({
+        sentence: `${candidateLabel(c)} changed ${name}(), which ${f.functionName ? `${f.functionName}()` : "the frame's function"} calls before line ${f.line} of ${f.path} (${f.label}).`,
+        pointers: [{ file: f.path, line: f.line! }],
+      });
+      break;
+    }
+  }
+  if (ctx.errorKeys.length > 0) {
+    const stackFiles = new Set(ctx.frames.map((f) => f.path));
+    for (const [file, hunks] of Object.entries(c.hunks)) {
+      if (stackFiles.has(file)) continue;
+      const key = ctx.errorKeys.find((k) =>
+        hunks.some((h) => [...h.addedLines, ...h.removedLines].some((l) => wordIn(l, k))),
+      );
+      if (key === undefined) continue;
+      parts.push(ERROR_KEY_CREDIT);
+      facts.push({
+        sentence: `${candidateLabel(c)} changed lines of ${file} that name ${key}, the key the error could not read.`,
+        pointers: [{ file }],
+      });
+      break;
+    }
+  }
+  return { feature: "dependency", value: noisyOr(parts), facts };
 }
 
 function textFeature(c: CandidateChange, ctx: FeatureContext): FeatureDraft {
@@ -533,6 +617,7 @@ export function computeFeatures(c: CandidateChange, ctx: FeatureContext): Candid
     hunk_proximity: hunkProximityFeature(c, ctx),
     function: functionFeature(c, ctx),
     file: fileFeature(c, ctx),
+    dependency: dependencyFeature(c, ctx),
     text: textFeature(c, ctx),
     recency: recencyFeature(c, ctx),
     ownership: ownershipFeature(c, ctx),
@@ -565,7 +650,7 @@ export function stackAnchor(c: CandidateChange, ctx: FeatureContext): "blame" | 
   return anchor;
 }
 
-/** L + H + Fn + Fi > 0: the candidate touches the stack at least at file level. */
+/** L + H + Fn + Fi + callee > 0: the candidate touches the stack, or code the stack called, at least at file level. */
 export function hasCodeEvidence(f: CandidateFeatures): boolean {
-  return f.blame.value + f.hunk_proximity.value + f.function.value + f.file.value > 0;
+  return f.blame.value + f.hunk_proximity.value + f.function.value + f.file.value + f.dependency.value > 0;
 }

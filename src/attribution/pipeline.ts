@@ -23,8 +23,10 @@ import { type OrgContext, systemContext } from "../context.ts";
 import { AppError, NotFoundError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
 import { attribute } from "./attribute.ts";
+import { calleesBefore } from "./callees.ts";
 import { type DeployedSha, deploysBefore, resolveDeployedSha } from "./deployed-sha.ts";
 import { summarizeDiffs } from "./diff-parser.ts";
+import { bareFunctionName } from "./features.ts";
 import { rewriteReasoning } from "./llm-reasoning.ts";
 import { buildRepoPathIndex, mapStackFrames } from "./path-mapping.ts";
 import { SandboxGit } from "./sandbox-git.ts";
@@ -34,6 +36,7 @@ import type {
   CandidateChange,
   FileDiff,
   FrameBlame,
+  FrameSource,
   RankedSuspect,
 } from "./types.ts";
 
@@ -58,6 +61,8 @@ const AFTER_FIRST_SEEN_MS = 7 * 24 * 3_600_000;
 /** Commit dates may precede merge times a little (rebases, clock skew): rev-list looks back further. */
 const REV_LIST_SLACK_MS = 2 * 24 * 3_600_000;
 const MAX_CANDIDATES = 500;
+/** Frames (crash site first) whose files are read for the dependency feature. */
+const SOURCE_FRAMES = 5;
 
 export type PhaseTimings = Record<string, number>;
 
@@ -359,8 +364,31 @@ export async function runAttribution(
     if (reachable.has(sha)) ignoreRevs.add(sha);
   }
 
+  const mapped = mapStackFrames(anomaly.frames, buildRepoPathIndex(files));
+  // The first frames' lines as the deployed files read, with what their functions called before them.
+  const frameSources: FrameSource[] = await timer.phase("sources", async () => {
+    const wanted = mapped
+      .filter((m) => m.repoPath !== undefined && m.frame.line !== undefined && m.frame.line > 0)
+      .slice(0, SOURCE_FRAMES);
+    const paths = [...new Set(wanted.map((m) => m.repoPath!))];
+    const texts = new Map(
+      await Promise.all(paths.map(async (p) => [p, await git.fileAt(deployed.sha, p)] as const)),
+    );
+    const out: FrameSource[] = [];
+    for (const m of wanted) {
+      const text = texts.get(m.repoPath!);
+      if (!text) continue;
+      const line = m.frame.line!;
+      const fn = bareFunctionName(m.frame.function);
+      const source: FrameSource = { path: m.repoPath!, line, callees: calleesBefore(text, line, fn) };
+      const own = text.split("\n")[line - 1];
+      if (own !== undefined) source.text = own;
+      out.push(source);
+    }
+    return out;
+  });
+
   const blame: FrameBlame[] = await timer.phase("blame", async () => {
-    const mapped = mapStackFrames(anomaly.frames, buildRepoPathIndex(files));
     const byPath = new Map<string, number[]>();
     for (const m of mapped) {
       if (m.repoPath === undefined || m.frame.line === undefined || m.frame.line < 1) continue;
@@ -395,6 +423,7 @@ export async function runAttribution(
       files,
       candidates,
       blame,
+      frameSources,
       ignoreRevs: [...ignoreRevs],
       ...(repo.jiraProjectKeys.length > 0 ? { knownProjectKeys: repo.jiraProjectKeys } : {}),
     }),

@@ -20,6 +20,7 @@ const NARRATIVE_ORDER: readonly FeatureId[] = [
   "function",
   "hunk_proximity",
   "file",
+  "dependency",
   "recency",
   "ownership",
   "text",

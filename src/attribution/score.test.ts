@@ -25,17 +25,22 @@ describe("weights", () => {
     },
   );
 
-  it("uses the design's stack weights and code-free modes ignore code features", () => {
+  it("uses the design's stack weights (ownership's share moved to dependency) and code-free modes ignore code features", () => {
+    // The pipeline has no ownership input for stack anomalies; the benchmark (bench/attribution) moved
+    // that 0.10 to the dependency feature (removed guards, callees, the quoted key off the stack).
     expect(DEFAULT_WEIGHTS.stack).toMatchObject({
       blame: 0.35,
       hunk_proximity: 0.1,
       function: 0.1,
       file: 0.05,
+      dependency: 0.1,
       text: 0.1,
       recency: 0.15,
-      ownership: 0.1,
+      ownership: 0,
       risk: 0.05,
     });
+    expect(DEFAULT_WEIGHTS.no_code_evidence.dependency).toBe(0);
+    expect(DEFAULT_WEIGHTS.no_stack.dependency).toBe(0);
     expect(DEFAULT_WEIGHTS.no_code_evidence).toMatchObject({
       recency: 0.35,
       ownership: 0.25,

@@ -32,6 +32,7 @@ export const FEATURE_ORDER: readonly FeatureId[] = [
   "hunk_proximity",
   "function",
   "file",
+  "dependency",
   "text",
   "recency",
   "ownership",
@@ -41,12 +42,15 @@ export const FEATURE_ORDER: readonly FeatureId[] = [
 
 /**
  * Default weights. `stack` is the design's S(p) = 0.35L + 0.10H + 0.10Fn + 0.05Fi + 0.10T + 0.15R +
- * 0.10O + 0.05K; `no_code_evidence` (frames map but no candidate touches them: a fault outside the stack)
- * is the design's R 0.35, O 0.25, T 0.25, K 0.15; `no_stack` (metric / log alerts) is the design's metric
- * mode R 0.35, O 0.25, canary 0.20, T 0.10, K 0.10 with the canary share (we have no canary data) spread
- * over the rest, timing first. Each non-bonus set sums to 1, so a score is in [0, 1]; the post-hoc revert
- * is a +0.5 bonus and the total is capped at 1. Defaults until the benchmark fits them (coordinate search
- * on MRR, per mode).
+ * 0.10O + 0.05K with the ownership share moved to the dependency feature (a removed null check above the
+ * crash line, a change to a function the stack called before failing, the key the error quotes in a
+ * changed config line): the pipeline has no ownership input for stack anomalies, and the benchmark
+ * (bench/attribution, bench/RESULTS.md) showed removed guards and off-stack callees / config as the
+ * misses; `no_code_evidence` (frames map but no candidate touches them or what they called: a fault
+ * outside the stack) is the design's R 0.35, O 0.25, T 0.25, K 0.15; `no_stack` (metric / log alerts) is
+ * the design's metric mode R 0.35, O 0.25, canary 0.20, T 0.10, K 0.10 with the canary share (we have no
+ * canary data) spread over the rest, timing first. Each non-bonus set sums to 1, so a score is in [0, 1];
+ * the post-hoc revert is a +0.5 bonus and the total is capped at 1.
  */
 export const DEFAULT_WEIGHTS: Record<ScoringMode, Weights> = {
   stack: {
@@ -54,9 +58,10 @@ export const DEFAULT_WEIGHTS: Record<ScoringMode, Weights> = {
     hunk_proximity: 0.1,
     function: 0.1,
     file: 0.05,
+    dependency: 0.1,
     text: 0.1,
     recency: 0.15,
-    ownership: 0.1,
+    ownership: 0,
     risk: 0.05,
     revert: 0.5,
   },
@@ -65,6 +70,7 @@ export const DEFAULT_WEIGHTS: Record<ScoringMode, Weights> = {
     hunk_proximity: 0,
     function: 0,
     file: 0,
+    dependency: 0,
     text: 0.25,
     recency: 0.35,
     ownership: 0.25,
@@ -76,6 +82,7 @@ export const DEFAULT_WEIGHTS: Record<ScoringMode, Weights> = {
     hunk_proximity: 0,
     function: 0,
     file: 0,
+    dependency: 0,
     text: 0.15,
     recency: 0.45,
     ownership: 0.3,
@@ -366,7 +373,8 @@ export function assessConfidence(
     mode === "stack" &&
     (featureOf(top, "blame").value > 0 ||
       featureOf(top, "function").value > 0 ||
-      featureOf(top, "hunk_proximity").value > 0);
+      featureOf(top, "hunk_proximity").value > 0 ||
+      featureOf(top, "dependency").value > 0);
   const byId = new Map(candidates.map((c) => [c.id, c]));
   const containment = mode !== "stack" && isUniqueInScopeRelease(suspects, byId);
   const m = CONFIDENCE.medium;

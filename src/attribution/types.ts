@@ -117,6 +117,16 @@ export interface FrameBlame {
   blameSha: string;
 }
 
+/** A mapped frame line as the file reads at the deployed SHA (callees.ts). */
+export interface FrameSource {
+  path: string;
+  line: number;
+  /** The frame line's own text. */
+  text?: string;
+  /** Names the frame's function called before reaching the line, nearest first. */
+  callees: string[];
+}
+
 /** A directory prefix ("src/checkout/") or exact path and the identities (login, e-mail, name) owning it. */
 export interface OwnershipEntry {
   path: string;
@@ -134,6 +144,7 @@ export type FeatureId =
   | "hunk_proximity"
   | "function"
   | "file"
+  | "dependency"
   | "text"
   | "recency"
   | "ownership"
@@ -153,6 +164,11 @@ export interface AttributionInput {
   candidates: CandidateChange[];
   /** Blame of each mapped frame line at the deployed SHA. */
   blame: FrameBlame[];
+  /**
+   * Mapped frame lines read from the files at the deployed SHA: their text and the names their function
+   * called before reaching them (callees.ts). Feeds the "dependency" feature.
+   */
+  frameSources?: FrameSource[];
   /**
    * Formatting-only commits. The sandbox passes them to blame as `--ignore-rev`; attribution also refuses
    * them blame credit, so a blame that still lands on one is not evidence.
