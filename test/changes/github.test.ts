@@ -386,6 +386,90 @@ describe("GitHub: App tokens, API backfill and webhooks into the same rows", asy
     expect(member.status).toBe(403);
   });
 
+  it("keeps one row per PR whichever source speaks first: a merged webhook before git, and a rebase merge git saw as a commit", async () => {
+    const org = await makeTestOrg(t);
+    const fake = await fakeGitHub();
+    const integration = await gitHubIntegration(org, fake.url);
+    const git = await GitFixture.create();
+    cleanups.push(() => git.remove());
+    await git.commit("Initial commit\n", { "src/pay.ts": "export const pay = 1;\n" });
+    const repo = await createRepo(t, org.admin, {
+      name: "checkout-api",
+      url: git.dir,
+      provider: "github",
+      githubRepository: `${OWNER}/${REPO}`,
+      jiraProjectKeys: ["PAY"],
+    });
+    expect((await syncRepo(t, org.admin, repo.id)).status).toBe(200);
+    const post = async (event: string, payload: unknown) => {
+      const body = JSON.stringify(payload);
+      const res = await t.request(`/webhooks/github/${integration.id}`, {
+        method: "POST",
+        body,
+        headers: {
+          "content-type": "application/json",
+          "x-github-event": event,
+          "x-github-delivery": randomUUID(),
+          "x-hub-signature-256": `sha256=${createHmac("sha256", integration.webhookSecret).update(body).digest("hex")}`,
+        },
+      });
+      expect(res.status).toBe(202);
+      await t.processDeliveries();
+    };
+    const rowsOf = () =>
+      withOrg(db, org.orgId, (tx) => tx.select().from(changes).where(eq(changes.repositoryId, repo.id)));
+
+    // 1. GitHub reports the squash merge of #21 before the mirror has the commit; git then imports it.
+    const squash21 = await git.squashPr(21, "Retry card authorization", {
+      "src/retry.ts": "export const r = 1;\n",
+    });
+    const merged21 = fixture("pull-request-closed-merged");
+    merged21.number = 21;
+    merged21.pull_request.number = 21;
+    merged21.pull_request.merge_commit_sha = squash21;
+    await post("pull_request", merged21);
+    const early = (await rowsOf()).filter((r) => r.prNumber === 21);
+    expect(early).toHaveLength(1);
+    expect(early[0]).toMatchObject({ mergeSha: squash21, sources: ["webhook"] });
+    expect((await syncRepo(t, org.admin, repo.id)).status).toBe(200);
+    const after21 = (await rowsOf()).filter((r) => r.prNumber === 21 || r.mergeSha === squash21);
+    expect(after21).toHaveLength(1);
+    expect(after21[0]!.id).toBe(early[0]!.id);
+    expect([...after21[0]!.sources].sort()).toEqual(["git", "webhook"]);
+
+    // 2. A rebase merge: GitHub knew #22 while open, git sees a plain commit (no PR marker in its message),
+    //    then the merged webhook names that commit. The two rows become one, keeping the PR's ticket link.
+    const opened22 = fixture("pull-request-closed-merged");
+    opened22.action = "opened";
+    opened22.number = 22;
+    opened22.pull_request.number = 22;
+    opened22.pull_request.state = "open";
+    opened22.pull_request.merged = false;
+    opened22.pull_request.merged_at = null;
+    opened22.pull_request.closed_at = null;
+    opened22.pull_request.merge_commit_sha = null;
+    await post("pull_request", opened22);
+    const rebased = await git.commit("Retry card authorization on 502\n", {
+      "src/auth.ts": "export const a = 2;\n",
+    });
+    expect((await syncRepo(t, org.admin, repo.id)).body).toMatchObject({ imported: 1, commits: 1 });
+    const before = await rowsOf();
+    expect(before.filter((r) => r.prNumber === 22 || r.mergeSha === rebased)).toHaveLength(2);
+    const merged22 = fixture("pull-request-closed-merged");
+    merged22.number = 22;
+    merged22.pull_request.number = 22;
+    merged22.pull_request.merge_commit_sha = rebased;
+    await post("pull_request", merged22);
+    const after = await rowsOf();
+    const one = after.filter((r) => r.prNumber === 22 || r.mergeSha === rebased);
+    expect(one).toHaveLength(1);
+    expect(one[0]).toMatchObject({ prNumber: 22, mergeSha: rebased, state: "merged" });
+    expect([...one[0]!.sources].sort()).toEqual(["git", "webhook"]);
+    expect(after).toHaveLength(before.length - 1);
+    const detail = await jsonOf(await t.request(`/api/v1/changes/${one[0]!.id}`, { apiKey: org.member }));
+    expect(detail.tickets).toMatchObject([{ key: "PAY-1192", linkType: "explicit", source: "branch" }]);
+  });
+
   it("applies pull_request, push and deployment_status webhooks to the same rows, idempotently", async () => {
     const org = await makeTestOrg(t);
     const fake = await fakeGitHub();
