@@ -116,6 +116,8 @@ const ROUTES: Record<string, RouteCase> = {
   "GET /api/v1/audit/keys": { role: "member" },
   "GET /api/v1/audit/proof/inclusion": { role: "member" },
   "GET /api/v1/audit/proof/consistency": { role: "member" },
+  "GET /api/v1/compliance/cc7.1": { role: "admin" },
+  "GET /api/v1/compliance/cc8.1": { role: "admin" },
 
   // credentials and integrations
   "POST /api/v1/integrations": { role: "admin", body: { provider: "sentry", name: "walker" } },
