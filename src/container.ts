@@ -282,6 +282,8 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
         logger: dc.resolve<Logger>(TOKENS.Logger).child({ component: "evidence" }),
         key: parseCheckpointKey(dc.resolve<ResolvedKeys>(TOKENS.Keys).checkpointKey),
         ...(publishDir ? { publishDir } : {}),
+        // Detection context goes through the query proxy's server-side clients (src/evidence/detection-context.ts).
+        proxy: dc.resolve<AppDeps["credentials"]>(TOKENS.Credentials).proxy,
       };
     }),
   });

@@ -6,6 +6,7 @@ import { type Database, type OrgTx, withOrg } from "../../db/client.ts";
 import { type AuditCheckpointRow, auditCheckpoints } from "../../db/schema/evidence.ts";
 import { DbTreeStore } from "./audit-tree.ts";
 import { signCheckpoint } from "./checkpoint.ts";
+import type { ProxyRunner } from "./detection-context.ts";
 import { rootHash } from "./merkle.ts";
 import { type CheckpointKey, originOf } from "./signer.ts";
 
@@ -15,6 +16,8 @@ export interface EvidenceDeps {
   key: CheckpointKey;
   /** When set, every new checkpoint is also written to `<dir>/<org id>/checkpoint` and `…/checkpoints/<size>`. */
   publishDir?: string;
+  /** The query proxy, for detection context (workers only; absent, no context is fetched). */
+  proxy?: ProxyRunner;
 }
 
 export interface StoredCheckpoint {

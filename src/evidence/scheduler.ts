@@ -1,4 +1,5 @@
 import { type EvidenceDeps, orgsNeedingCheckpoint, refreshCheckpoint } from "./checkpoints.ts";
+import { detectionContextDue } from "./detection-context.ts";
 
 /** Signs (and publishes) a checkpoint for every org whose log grew since its last one. */
 export async function checkpointDue(deps: EvidenceDeps): Promise<string[]> {
@@ -16,8 +17,9 @@ export async function checkpointDue(deps: EvidenceDeps): Promise<string[]> {
 }
 
 /**
- * The checkpoint schedule in worker processes. Any number of workers may run it: a checkpoint of a size
- * that is already stored is never signed twice (checkpointInTx keeps the first).
+ * The evidence schedule in worker processes: checkpoints for orgs whose log grew, then due detection
+ * context fetches. Any number of workers may run it: a checkpoint of a size that is already stored is
+ * never signed twice (checkpointInTx keeps the first), and a context fetch is claimed per anomaly.
  */
 export class CheckpointScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -25,7 +27,7 @@ export class CheckpointScheduler {
 
   constructor(
     private readonly deps: EvidenceDeps,
-    private readonly intervalMs = 5 * 60_000,
+    private readonly intervalMs = 60_000,
   ) {}
 
   start(): void {
@@ -44,6 +46,12 @@ export class CheckpointScheduler {
       await checkpointDue(this.deps);
     } catch (error) {
       this.deps.logger.error({ err: error }, "checkpoint scan failed");
+    }
+    if (!this.deps.proxy) return;
+    try {
+      await detectionContextDue({ ...this.deps, proxy: this.deps.proxy });
+    } catch (error) {
+      this.deps.logger.error({ err: error }, "detection context scan failed");
     }
   }
 
