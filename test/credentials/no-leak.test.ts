@@ -95,6 +95,10 @@ describe("secrets never leak", async () => {
       jiraToken: mark("JIRATOKEN"),
       pagerduty: mark("PDSECRET"),
       pasted: mark("PASTEDINTOCONFIG"),
+      repoToken: `ghp_${mark("REPOTOKEN")}`,
+      repoTokenRolled: `ghp_${mark("REPOTOKENROLLED")}`,
+      deployKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${mark("DEPLOYKEY")}\n-----END OPENSSH PRIVATE KEY-----\n`,
+      urlPassword: mark("URLPASSWORD"),
     };
     const generated: string[] = [];
 
@@ -197,6 +201,50 @@ describe("secrets never leak", async () => {
       json: { addSecret: { kind: "webhookSecret" }, config: { appId: 1234, installationId: 99 } },
     });
     generated.push(newHook.json().webhookSecret);
+
+    // Repository credentials (changes stage): a token, then a rolled one, and a deploy key.
+    const repo = await call("/api/v1/repositories", {
+      method: "POST",
+      apiKey,
+      json: {
+        name: "checkout-api",
+        url: "https://github.com/acme/checkout-api.git",
+        credential: { kind: "token", token: provided.repoToken },
+      },
+    });
+    expect(repo.status).toBe(201);
+    expect(
+      (
+        await call(`/api/v1/repositories/${repo.json().id}`, {
+          method: "PATCH",
+          apiKey,
+          json: { credential: { kind: "token", token: provided.repoTokenRolled } },
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await call("/api/v1/repositories", {
+          method: "POST",
+          apiKey,
+          json: {
+            name: "ledger",
+            url: "ssh://git@github.com/acme/ledger.git",
+            credential: { kind: "ssh_key", privateKey: provided.deployKey },
+          },
+        })
+      ).status,
+    ).toBe(201);
+    // A credential pasted into the URL is refused without being echoed.
+    expect(
+      (
+        await call("/api/v1/repositories", {
+          method: "POST",
+          apiKey,
+          json: { name: "pasted", url: `https://bot:${provided.urlPassword}@github.com/acme/pasted.git` },
+        })
+      ).status,
+    ).toBe(400);
 
     // Refusals that carry a secret in the request.
     const refusals = [
