@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 
 export interface EmbeddedPostgresHandle {
@@ -89,14 +89,32 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   if (!(await exists(path.join(clusterDir, "PG_VERSION")))) {
     await pg.initialise();
   }
-  await stopOrphanedCluster(clusterDir, log);
-  await pg.start();
   const database = options.database ?? "causeway";
-  const base = `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${options.port}`;
-  await ensureDatabase(`${base}/postgres`, database);
+  const urlFor = (port: number, db: string) =>
+    `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/${db}`;
+  const ownerFile = path.join(root, "owner.pid");
+
+  // Another Causeway process (a running `serve`, say, while an operator runs `causeway orgs create`)
+  // already serves this cluster: share it, and leave stopping it to that process.
+  const running = await runningPostmaster(clusterDir);
+  if (running) {
+    const owner = Number((await readFile(ownerFile, "utf8").catch(() => "")).trim());
+    if (Number.isInteger(owner) && owner > 1 && owner !== process.pid && isAlive(owner)) {
+      log(`sharing the embedded Postgres (pid ${running.pid}) of Causeway process ${owner}`);
+      await ensureDatabase(urlFor(running.port, "postgres"), database);
+      return { url: urlFor(running.port, database), stop: async () => {} };
+    }
+    await stopOrphanedCluster(running.pid, log);
+  }
+  await pg.start();
+  await writeFile(ownerFile, `${process.pid}\n`);
+  await ensureDatabase(urlFor(options.port, "postgres"), database);
   return {
-    url: `${base}/${database}`,
-    stop: () => pg.stop(),
+    url: urlFor(options.port, database),
+    stop: async () => {
+      await pg.stop();
+      await rm(ownerFile, { force: true });
+    },
   };
 }
 
@@ -109,18 +127,23 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/**
- * A server killed with SIGKILL leaves its Postgres running (it is a child process, not a thread). The
- * cluster's postmaster.pid names it; stop it cleanly before starting our own, or the port is taken.
- */
-async function stopOrphanedCluster(clusterDir: string, log: (line: string) => void): Promise<void> {
-  const pidFile = path.join(clusterDir, "postmaster.pid");
-  if (!(await exists(pidFile))) return;
-  const pid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
-  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return;
-  // The pid may have been recycled by an unrelated process: only touch a postgres serving this cluster.
+/** The postmaster serving this cluster, from its postmaster.pid (pid on line 1, port on line 4). */
+async function runningPostmaster(clusterDir: string): Promise<{ pid: number; port: number } | null> {
+  const lines = (await readFile(path.join(clusterDir, "postmaster.pid"), "utf8").catch(() => "")).split("\n");
+  const pid = Number(lines[0]);
+  const port = Number(lines[3]);
+  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return null;
+  // The pid may have been recycled by an unrelated process: only a postgres serving this cluster counts.
   const cmdline = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-  if (!cmdline.includes("postgres") || !cmdline.includes(clusterDir)) return;
+  if (!cmdline.includes("postgres") || !cmdline.includes(clusterDir)) return null;
+  return { pid, port };
+}
+
+/**
+ * A server killed with SIGKILL leaves its Postgres running (it is a child process, not a thread), with
+ * no live Causeway process owning it: stop it cleanly before starting our own, or the port is taken.
+ */
+async function stopOrphanedCluster(pid: number, log: (line: string) => void): Promise<void> {
   log(`stopping orphaned embedded Postgres (pid ${pid}) left by an earlier run`);
   process.kill(pid, "SIGINT"); // fast shutdown: rolls back open transactions, keeps committed data
   for (let i = 0; i < 100 && isAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));

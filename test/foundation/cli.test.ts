@@ -103,7 +103,9 @@ describe("embedded default", () => {
     for (const d of dirs) await rm(d, { recursive: true, force: true });
   });
 
-  it("starts a real Postgres in the data dir, is ready within 60 s and keeps data across restarts", async () => {
+  it("starts a real Postgres in the data dir, is ready within 60 s, keeps data across restarts and shares it with the CLI", {
+    timeout: 240_000,
+  }, async () => {
     const dataDir = await mkdtemp(path.join(tmpdir(), "causeway-embedded-"));
     dirs.push(dataDir);
     const env = { CAUSEWAY_DATA_DIR: dataDir, CAUSEWAY_EMBEDDED_PG_PORT: String(await freePort()) };
@@ -138,6 +140,18 @@ describe("embedded default", () => {
       });
       expect(me.status).toBe(200);
       expect(((await me.json()) as { orgId: string }).orgId).toBe(created.org.id);
+      // An operator's CLI beside the running server shares its Postgres and leaves it running.
+      const beside = await runCli(
+        ["orgs", "create", "--name", "Beside", "--owner", "b@example.test", "--json"],
+        env,
+      );
+      expect(beside.code).toBe(0);
+      const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
+      expect(ready.status).toBe(200);
+      const besideMe = await fetch(`http://127.0.0.1:${port}/api/v1/me`, {
+        headers: { authorization: `Bearer ${JSON.parse(beside.stdout).apiKey}` },
+      });
+      expect(besideMe.status).toBe(200);
     } finally {
       expect((await second.stop()).code).toBe(0);
     }
