@@ -113,3 +113,13 @@ export function fingerprintOf(parts: readonly string[]): string {
   });
   return hash.digest("hex").slice(0, 32);
 }
+
+/**
+ * A sender's delivery id as a replay-guard key: any short printable token (GUIDs, uuid4 hex, opaque ids);
+ * anything else is dropped rather than stored.
+ */
+export function deliveryKeyOf(value: unknown): string | undefined {
+  if (typeof value !== "string") return undefined;
+  const trimmed = value.trim();
+  return /^[\x21-\x7e]{1,128}$/.test(trimmed) ? trimmed : undefined;
+}

@@ -1,4 +1,4 @@
-import { hmacSha256Hex, timingSafeEqualHex } from "../core/hmac.ts";
+import { deliveryKeyOf, hmacSha256Hex, timingSafeEqualHex } from "../core/hmac.ts";
 import type { VerifyInput, VerifyResult } from "../core/types.ts";
 
 const SIGNATURE_HEADER = "x-pagerduty-signature";
@@ -47,11 +47,4 @@ function v1SignaturesOf(header: unknown): string[] {
     .filter((entry) => entry.startsWith(V1_PREFIX))
     .slice(0, MAX_SIGNATURES)
     .map((entry) => entry.slice(V1_PREFIX.length));
-}
-
-/** PagerDuty documents X-Webhook-Id as opaque: keep any short printable token, drop anything else. */
-function deliveryKeyOf(value: unknown): string | undefined {
-  if (typeof value !== "string") return undefined;
-  const trimmed = value.trim();
-  return /^[\x21-\x7e]{1,128}$/.test(trimmed) ? trimmed : undefined;
 }

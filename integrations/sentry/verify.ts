@@ -1,4 +1,4 @@
-import { matchesAnyHmacHex } from "../core/hmac.ts";
+import { deliveryKeyOf, matchesAnyHmacHex } from "../core/hmac.ts";
 import type { VerifyInput, VerifyResult } from "../core/types.ts";
 
 const SIGNATURE_HEADER = "sentry-hook-signature";
@@ -20,11 +20,4 @@ export function verifySentry(input: VerifyInput): VerifyResult {
     // Verification must never throw, whatever arrives.
     return REJECTED;
   }
-}
-
-/** Sentry sends uuid4().hex; accept any short printable id and drop anything else rather than store it. */
-function deliveryKeyOf(requestId: unknown): string | undefined {
-  if (typeof requestId !== "string") return undefined;
-  const trimmed = requestId.trim();
-  return /^[\x21-\x7e]{1,128}$/.test(trimmed) ? trimmed : undefined;
 }
