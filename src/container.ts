@@ -300,6 +300,17 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
           },
         },
         { name: "queue", check: async () => ({ ok: await jobs.ping() }) },
+        {
+          // Says which sandbox runs attribution's git work; the local driver has no isolation at all.
+          name: "sandbox",
+          check: async () => ({
+            ok: true,
+            detail:
+              dc.resolve<SandboxDriver>(TOKENS.Sandbox).kind === "local"
+                ? "local driver: git runs unisolated on the server (no Docker)"
+                : "docker",
+          }),
+        },
       ];
       const deps: AppDeps = {
         config: dc.resolve<Config>(TOKENS.Config),

@@ -40,6 +40,33 @@ export function attributionJob(deps: AttributionDeps): JobDefinition<typeof Attr
   });
 }
 
+export const SANDBOX_REAP_JOB = "sandbox.reap";
+/** Every 15 minutes: a sandbox lives 24 h by default, so an expired one lingers at most this long. */
+export const SANDBOX_REAP_CRON = "*/15 * * * *";
+
+/**
+ * `sandbox.reap`, on a schedule: removes expired, stopped and orphaned sandboxes (a container left by a
+ * crashed server is found by its labels, so a restart cleans up after the previous process). The same
+ * work as `causeway sandbox reap`.
+ */
+export function sandboxReapJob(
+  deps: Pick<AttributionDeps, "sandbox" | "logger">,
+  now: () => Date = () => new Date(),
+): JobDefinition {
+  return defineJob({
+    name: SANDBOX_REAP_JOB,
+    payload: z.object({}).default({}),
+    retry: { limit: 0, delaySeconds: 60, backoff: false },
+    concurrency: 1,
+    expireInSeconds: 10 * 60,
+    cron: SANDBOX_REAP_CRON,
+    handler: async () => {
+      const { removed } = await deps.sandbox.reap(now());
+      if (removed.length > 0) deps.logger.info({ removed: removed.length }, "sandboxes reaped");
+    },
+  }) as unknown as JobDefinition;
+}
+
 export function attributionJobs(deps: AttributionDeps): JobDefinition[] {
-  return [attributionJob(deps) as unknown as JobDefinition];
+  return [attributionJob(deps) as unknown as JobDefinition, sandboxReapJob(deps)];
 }

@@ -14,7 +14,7 @@ describe("HTTP foundation", async () => {
     expect(ready.status).toBe(200);
     expect(await jsonOf(ready)).toEqual({
       status: "ready",
-      checks: { database: { ok: true }, queue: { ok: true } },
+      checks: { database: { ok: true }, queue: { ok: true }, sandbox: { ok: true, detail: "docker" } },
     });
   });
 
