@@ -11,10 +11,12 @@ import {
   getVerifierKeys,
 } from "./proofs-service.ts";
 
+// Tree positions are uint64 in RFC 9162, but the log stores them in Postgres bigint (signed): anything at
+// or above 2^63 can name no entry or checkpoint, and would fail in the database rather than validate here.
 const Uint64 = z
   .string()
   .regex(/^(0|[1-9][0-9]{0,19})$/, "a decimal integer without leading zeros")
-  .refine((s) => /^[0-9]{1,20}$/.test(s) && BigInt(s) < 1n << 64n, "must be below 2^64");
+  .refine((s) => /^[0-9]{1,20}$/.test(s) && BigInt(s) < 1n << 63n, "must be below 2^63");
 
 const CheckpointSchema = z
   .object({
