@@ -10,7 +10,7 @@ export interface LockoutPolicy {
 }
 
 export interface SessionPolicy {
-  /** Live sessions per user per org; the next sign-in revokes the oldest. */
+  /** Live sessions per user, across all their orgs; the next sign-in revokes the oldest. */
   maxPerUser: number;
   /** Refresh-token (and session idle) lifetime; every refresh starts it again. */
   refreshTtlMs: number;

@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, ne, sql } from "drizzle-orm";
 import { z } from "zod";
 import { type OrgTx, withOrg } from "../../db/client.ts";
 import { memberships, refreshTokens, sessions, users } from "../../db/schema/index.ts";
@@ -93,12 +93,37 @@ export async function login(deps: AccountsDeps, raw: LoginInput, meta: ClientMet
       actor: { kind: "user", id: user.id, userId: user.id, display: user.email },
       requestId: meta.requestId,
     };
-    const live = await tx
-      .select({ id: sessions.id })
+    // The cap is per user across every org: the user row lock makes one user's sign-ins take turns.
+    await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for("update");
+    const here = await tx
+      .select({ id: sessions.id, orgId: sessions.orgId, createdAt: sessions.createdAt })
       .from(sessions)
-      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
-      .orderBy(asc(sessions.createdAt), asc(sessions.id));
-    const evict = live.slice(0, Math.max(0, live.length - (deps.sessions.maxPerUser - 1)));
+      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)));
+    // The user's sessions in other orgs are hidden from this transaction (row-level security).
+    const elsewhere = await deps.db.owner
+      .select({ id: sessions.id, orgId: sessions.orgId, createdAt: sessions.createdAt })
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.userId, user.id),
+          ne(sessions.orgId, membership.orgId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+        ),
+      );
+    const live = [...here, ...elsewhere].sort(
+      (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    const evictAll = live.slice(0, Math.max(0, live.length - (deps.sessions.maxPerUser - 1)));
+    const evict = evictAll.filter((s) => s.orgId === membership.orgId);
+    await revokeInOtherOrgs(
+      deps,
+      user,
+      memberOf,
+      evictAll.filter((s) => s.orgId !== membership.orgId),
+      now,
+      meta,
+    );
     if (evict.length > 0) {
       await tx
         .update(sessions)
@@ -166,6 +191,45 @@ export async function login(deps: AccountsDeps, raw: LoginInput, meta: ClientMet
     refreshTokenExpiresAt: expiresAt,
     session: { id: created.sessionId, orgId: membership.orgId, userId: user.id, role: created.role },
   };
+}
+
+/**
+ * Ends a user's oldest sessions in their other orgs when a sign-in goes over the per-user cap, each in its
+ * own org's transaction with its audit entry there.
+ */
+async function revokeInOtherOrgs(
+  deps: AccountsDeps,
+  user: User,
+  memberOf: Array<{ orgId: string; role: Role }>,
+  evict: Array<{ id: string; orgId: string }>,
+  now: Date,
+  meta: ClientMeta,
+): Promise<void> {
+  const byOrg = new Map<string, string[]>();
+  for (const s of evict) byOrg.set(s.orgId, [...(byOrg.get(s.orgId) ?? []), s.id]);
+  for (const [orgId, ids] of byOrg) {
+    const ctx: OrgContext = {
+      orgId,
+      role: memberOf.find((m) => m.orgId === orgId)?.role ?? "member",
+      actor: { kind: "user", id: user.id, userId: user.id, display: user.email },
+      requestId: meta.requestId,
+    };
+    await withOrg(deps.db, orgId, async (tx) => {
+      const revoked = await tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: "session_limit" })
+        .where(and(inArray(sessions.id, ids), isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id });
+      for (const s of revoked) {
+        await appendAudit(tx, ctx, {
+          action: "session.revoked",
+          subjectType: "session",
+          subjectId: s.id,
+          data: { reason: "session_limit", userId: user.id },
+        });
+      }
+    });
+  }
 }
 
 /** Counts a wrong password; at the threshold the account locks for a while (audited in each of its orgs). */

@@ -359,6 +359,49 @@ describe("sign-in and sessions", async () => {
     expect(revoked.map((a) => a.subjectId)).toEqual([oldest!.sessionId]);
   });
 
+  it("counts the five across the user's orgs: a sixth sign-in in one org revokes the oldest in another", async () => {
+    const a = await makeOrg(db);
+    const b = await makeOrg(db);
+    const user = await makeUser(db, a.org.id, "member");
+    await makeUser(db, b.org.id, "admin", { email: user.email, password: "ignored-for-existing-user" });
+    const inA = [];
+    for (let i = 0; i < 3; i++) inA.push(await loginAs(t, user, { orgId: a.org.id, ip: randomIp() }));
+    const inB = [];
+    for (let i = 0; i < 3; i++) inB.push(await loginAs(t, user, { orgId: b.org.id, ip: randomIp() }));
+
+    const [oldest, ...restA] = inA;
+    expect((await t.request("/api/v1/me", { bearer: oldest!.accessToken })).status).toBe(401);
+    const refresh = await t.request("/api/v1/auth/refresh", {
+      method: "POST",
+      cookie: refreshCookieHeader(oldest!.refreshToken),
+    });
+    expect(refresh.status).toBe(401);
+    for (const s of [...restA, ...inB]) {
+      expect((await t.request("/api/v1/me", { bearer: s.accessToken })).status).toBe(200);
+    }
+    const listed = async (bearer: string) =>
+      ((await jsonOf(await t.request("/api/v1/auth/sessions", { bearer }))).items as Array<{ id: string }>)
+        .map((s) => s.id)
+        .sort();
+    expect(await listed(restA[0]!.accessToken)).toEqual(restA.map((s) => s.sessionId).sort());
+    expect(await listed(inB[0]!.accessToken)).toEqual(inB.map((s) => s.sessionId).sort());
+
+    // Revoked and audited in the org the session belonged to, by the user who signed in.
+    const [row] = await withOrg(db, a.org.id, (tx) =>
+      tx.select().from(sessions).where(eq(sessions.id, oldest!.sessionId)),
+    );
+    expect(row?.revokedReason).toBe("session_limit");
+    const revokedInA = await auditOf(a.org.id, "session.revoked");
+    expect(revokedInA.map((e) => e.subjectId)).toEqual([oldest!.sessionId]);
+    expect(revokedInA[0]).toMatchObject({ actorKind: "user", actorId: user.id });
+    expect(await auditOf(b.org.id, "session.revoked")).toEqual([]);
+    const live = await db.owner
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.userId, user.id), sql`${sessions.revokedAt} is null`));
+    expect(live).toHaveLength(5);
+  });
+
   it("logs out: the session ends, its tokens stop working and the cookie is cleared", async () => {
     const org = await makeOrg(db);
     const user = await makeUser(db, org.org.id);
