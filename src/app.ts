@@ -20,6 +20,7 @@ import { evidenceRoutes } from "./evidence/routes.ts";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.ts";
 import { meRoutes } from "./http/me-routes.ts";
 import { requestId, requestLogger, requireAuth } from "./http/middleware.ts";
+import { rejectNulCharacters } from "./http/nul-characters.ts";
 import { problemFor, problemResponse, toProblem } from "./http/problem.ts";
 import { rateLimit } from "./http/rate-limit.ts";
 import { RouteTable } from "./http/route-security.ts";
@@ -30,6 +31,7 @@ import { incidentActionRoutes } from "./incidents/timeline-routes.ts";
 import { deliveryRoutes } from "./ingest/deliveries-routes.ts";
 import type { IngestDeps } from "./ingest/deps.ts";
 import { webhookRoutes } from "./ingest/webhook-routes.ts";
+import { jobRoutes, type ListDeadJobs } from "./jobs/routes.ts";
 import type { ReportsDeps } from "./reports/deps.ts";
 import { reportsOnIncidentChanged } from "./reports/hooks.ts";
 
@@ -51,6 +53,8 @@ export interface AppDeps {
   reports?: ReportsDeps;
   /** Audit checkpoints, proofs and compliance bundles. */
   evidence: EvidenceDeps;
+  /** Dead-letter listing of the job runner (GET /api/v1/jobs/dead). */
+  deadJobs?: ListDeadJobs;
   /** Reports unexpected errors (Sentry when configured). */
   captureException?: (error: unknown, requestId: string | undefined) => void;
 }
@@ -81,6 +85,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = new RouteTable(app);
   app.use("/api/*", requireAuth(deps.accounts, routes));
   app.use("/api/*", rateLimit(deps.accounts.limiter, routes, { trustProxy: deps.config.trustProxy }));
+  app.use("/api/*", rejectNulCharacters());
 
   app.route("/", healthRoutes(deps.readiness));
   app.route("/", meRoutes());
@@ -103,6 +108,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.route("/", changeRoutes(deps.changes));
   app.route("/", attributionRoutes(deps.db, deps.attribution.enqueue));
   app.route("/", evidenceRoutes(deps.evidence));
+  if (deps.deadJobs) app.route("/", jobRoutes(deps.deadJobs));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

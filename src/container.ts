@@ -324,6 +324,7 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
         attribution: { enqueue: dc.resolve<EnqueueAttribution>(TOKENS.EnqueueAttribution) },
         reports: dc.resolve<ReportsDeps>(TOKENS.Reports),
         evidence: dc.resolve<EvidenceDeps>(TOKENS.Evidence),
+        deadJobs: (orgId, limit) => jobs.listDeadForOrg(orgId, limit),
         ...(input.sentryEnabled ? { captureException } : {}),
       };
       return buildApp(deps);

@@ -146,6 +146,33 @@ export class JobRunner {
     }));
   }
 
+  /**
+   * One org's dead jobs across every registered queue, newest first: those whose payload names the org
+   * (every tenant job carries `orgId`). What `GET /api/v1/jobs/dead` shows an admin.
+   */
+  async listDeadForOrg(orgId: string, limit = 50): Promise<DeadJob[]> {
+    const queues = [...this.definitions.keys()];
+    if (queues.length === 0) return [];
+    const names = queues.map(deadLetterQueueOf);
+    const db = this.boss.getDb();
+    const { rows } = await db.executeSql(
+      `select name, id, data, created_on from pgboss.job
+        where name = any($1::text[]) and data->'payload'->>'orgId' = $2
+       union all
+       select name, id, data, created_on from pgboss.archive
+        where name = any($1::text[]) and data->'payload'->>'orgId' = $2
+       order by created_on desc limit $3`,
+      [names, orgId, limit],
+    );
+    return rows.map((row: { name: string; id: string; data: Record<string, unknown>; created_on: Date }) => ({
+      id: row.id,
+      queue: queues[names.indexOf(row.name)] ?? row.name,
+      payload: row.data.payload,
+      reason: String(row.data.reason ?? "failed after retries"),
+      failedAt: String(row.data.failedAt ?? row.created_on.toISOString()),
+    }));
+  }
+
   /** Reachability probe for /health/ready. */
   async ping(): Promise<boolean> {
     if (!this.started) return false;

@@ -132,6 +132,7 @@ const ROUTES: Record<string, RouteCase> = {
 
   // ingest, anomalies, incidents (random ids until factories exist for them)
   "GET /api/v1/deliveries": { role: "member" },
+  "GET /api/v1/jobs/dead": { role: "admin" },
   "POST /api/v1/deliveries/{id}/replay": { role: "admin" },
   "GET /api/v1/anomalies": { role: "member" },
   "GET /api/v1/anomalies/{id}": { role: "member" },

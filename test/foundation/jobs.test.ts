@@ -47,8 +47,17 @@ describe("jobs", async () => {
     },
   });
 
+  const tenantFailure = defineJob({
+    name: "test.tenant",
+    payload: z.object({ orgId: z.uuid(), n: z.number() }),
+    retry: { limit: 1, delaySeconds: 1, backoff: false },
+    handler: async () => {
+      throw new IntegrationError("refused", { retryable: false });
+    },
+  });
+
   const runner = new JobRunner(createBoss(url, { max: 2 }), pino({ level: "silent" }));
-  runner.register([echo, permanent, exhausted]);
+  runner.register([echo, permanent, exhausted, tenantFailure]);
   await runner.work();
   afterAll(() => runner.stop(3_000));
 
@@ -74,5 +83,28 @@ describe("jobs", async () => {
     await runner.send(exhausted, {});
     const dead = await waitFor(async () => (await runner.listDead("test.exhausted"))[0], 30_000);
     expect(dead.queue).toBe("test.exhausted");
+  });
+
+  it("lists one org's dead jobs across queues, and none of another org's", async () => {
+    const orgA = crypto.randomUUID();
+    const orgB = crypto.randomUUID();
+    await runner.send(tenantFailure, { orgId: orgA, n: 1 });
+    await runner.send(tenantFailure, { orgId: orgB, n: 2 });
+    const deadA = await waitFor(async () => {
+      const rows = await runner.listDeadForOrg(orgA);
+      return rows.length > 0 ? rows : undefined;
+    });
+    expect(deadA).toEqual([
+      {
+        id: expect.any(String),
+        queue: "test.tenant",
+        payload: { orgId: orgA, n: 1 },
+        reason: "upstream_error",
+        failedAt: expect.any(String),
+      },
+    ]);
+    await waitFor(async () => ((await runner.listDeadForOrg(orgB)).length > 0 ? true : undefined));
+    expect((await runner.listDeadForOrg(orgB)).map((d) => d.payload)).toEqual([{ orgId: orgB, n: 2 }]);
+    expect(await runner.listDeadForOrg(crypto.randomUUID())).toEqual([]);
   });
 });
