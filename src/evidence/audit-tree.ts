@@ -94,13 +94,16 @@ export class DbTreeStore implements TreeStore {
 
   private async putChunk(nodes: readonly TreeNode[]): Promise<void> {
     if (nodes.length === 0) return;
-    const inserted = await this.tx
-      .insert(auditTreeNodes)
-      .values(
-        nodes.map((n) => ({ orgId: this.orgId, level: n.level, idx: n.index, hash: Buffer.from(n.hash) })),
-      )
-      .onConflictDoNothing()
-      .returning({ level: auditTreeNodes.level, idx: auditTreeNodes.idx });
+    // One JSON parameter unpacked server-side: far cheaper than 4 bound parameters per row for bulk appends.
+    const rows = JSON.stringify(
+      nodes.map((n) => ({ l: n.level, i: n.index.toString(), h: Buffer.from(n.hash).toString("base64") })),
+    );
+    const inserted = await this.tx.execute<{ level: number; idx: string }>(sql`
+      insert into audit_tree_nodes (org_id, level, idx, hash)
+      select ${this.orgId}::uuid, x.l, x.i, decode(x.h, 'base64')
+      from jsonb_to_recordset(${rows}::jsonb) as x(l smallint, i bigint, h text)
+      on conflict do nothing
+      returning level, idx::text as idx`);
     if (inserted.length === nodes.length) return;
     // Rewriting a node with the same hash is harmless; with a different hash it is an attempt to rewrite history.
     const fresh = new Set(inserted.map((r) => `${r.level}:${r.idx}`));

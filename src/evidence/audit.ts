@@ -51,7 +51,7 @@ export async function appendAudit(tx: OrgTx, ctx: OrgContext, input: AuditInput)
   return { seq, at };
 }
 
-const INSERT_CHUNK = 1_000;
+const INSERT_CHUNK = 5_000;
 
 /**
  * Appends many entries at once (the evidence exporter records thousands of rows): one head update
@@ -84,7 +84,19 @@ export async function appendAuditBatch(
     requestId: ctx.requestId ?? null,
   }));
   for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
-    await tx.insert(auditLog).values(entries.slice(i, i + INSERT_CHUNK));
+    // One JSON parameter per chunk, unpacked by Postgres: bulk appends are bound by the database, not by
+    // building thousands of bind parameters.
+    const rows = JSON.stringify(
+      entries
+        .slice(i, i + INSERT_CHUNK)
+        .map((e) => ({ ...e, seq: e.seq.toString(), at: e.at.toISOString() })),
+    );
+    await tx.execute(sql`
+      insert into audit_log (org_id, seq, at, actor_kind, actor_id, action, subject_type, subject_id, data, request_id)
+      select x."orgId", x.seq, x.at, x."actorKind", x."actorId", x.action, x."subjectType", x."subjectId", x.data,
+        x."requestId"
+      from jsonb_to_recordset(${rows}::jsonb) as x("orgId" uuid, seq bigint, at timestamptz, "actorKind" text,
+        "actorId" text, action text, "subjectType" text, "subjectId" text, data jsonb, "requestId" text)`);
   }
   const leaves = entries.map(entryLeafHash);
   await appendLeaves(new DbTreeStore(tx, ctx.orgId), start, leaves);
