@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, gt, inArray, isNull, ne, sql } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNull, sql } from "drizzle-orm";
 import { z } from "zod";
 import { type OrgTx, withOrg } from "../../db/client.ts";
 import { memberships, refreshTokens, sessions, users } from "../../db/schema/index.ts";
@@ -93,37 +93,12 @@ export async function login(deps: AccountsDeps, raw: LoginInput, meta: ClientMet
       actor: { kind: "user", id: user.id, userId: user.id, display: user.email },
       requestId: meta.requestId,
     };
-    // The cap is per user across every org: the user row lock makes one user's sign-ins take turns.
-    await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for("update");
-    const here = await tx
-      .select({ id: sessions.id, orgId: sessions.orgId, createdAt: sessions.createdAt })
+    const live = await tx
+      .select({ id: sessions.id })
       .from(sessions)
-      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)));
-    // The user's sessions in other orgs are hidden from this transaction (row-level security).
-    const elsewhere = await deps.db.owner
-      .select({ id: sessions.id, orgId: sessions.orgId, createdAt: sessions.createdAt })
-      .from(sessions)
-      .where(
-        and(
-          eq(sessions.userId, user.id),
-          ne(sessions.orgId, membership.orgId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, now),
-        ),
-      );
-    const live = [...here, ...elsewhere].sort(
-      (a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    );
-    const evictAll = live.slice(0, Math.max(0, live.length - (deps.sessions.maxPerUser - 1)));
-    const evict = evictAll.filter((s) => s.orgId === membership.orgId);
-    await revokeInOtherOrgs(
-      deps,
-      user,
-      memberOf,
-      evictAll.filter((s) => s.orgId !== membership.orgId),
-      now,
-      meta,
-    );
+      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+      .orderBy(asc(sessions.createdAt), asc(sessions.id));
+    const evict = live.slice(0, Math.max(0, live.length - (deps.sessions.maxPerUser - 1)));
     if (evict.length > 0) {
       await tx
         .update(sessions)
@@ -178,6 +153,8 @@ export async function login(deps: AccountsDeps, raw: LoginInput, meta: ClientMet
     return { sessionId: session.id, role: locked.role };
   });
   if (!created) throw signInFailed();
+  // The cap above counted this org's sessions; a user in several orgs is held to it across all of them.
+  if (memberOf.length > 1) await enforceSessionCapAcrossOrgs(deps, user, created.sessionId, meta);
   const access = await deps.tokens.sign({
     userId: user.id,
     orgId: membership.orgId,
@@ -194,42 +171,54 @@ export async function login(deps: AccountsDeps, raw: LoginInput, meta: ClientMet
 }
 
 /**
- * Ends a user's oldest sessions in their other orgs when a sign-in goes over the per-user cap, each in its
- * own org's transaction with its audit entry there.
+ * Ends a user's oldest live sessions, in whichever orgs they are, beyond the per-user cap (never the one
+ * just created). Cross-org by nature, so it runs as the owner, after the sign-in committed (no connection
+ * is held while it waits); the user row lock makes concurrent sign-ins of one user take turns, and each
+ * revocation is audited in its session's org.
  */
-async function revokeInOtherOrgs(
+async function enforceSessionCapAcrossOrgs(
   deps: AccountsDeps,
   user: User,
-  memberOf: Array<{ orgId: string; role: Role }>,
-  evict: Array<{ id: string; orgId: string }>,
-  now: Date,
+  keep: string,
   meta: ClientMeta,
 ): Promise<void> {
-  const byOrg = new Map<string, string[]>();
-  for (const s of evict) byOrg.set(s.orgId, [...(byOrg.get(s.orgId) ?? []), s.id]);
-  for (const [orgId, ids] of byOrg) {
-    const ctx: OrgContext = {
-      orgId,
-      role: memberOf.find((m) => m.orgId === orgId)?.role ?? "member",
-      actor: { kind: "user", id: user.id, userId: user.id, display: user.email },
-      requestId: meta.requestId,
-    };
-    await withOrg(deps.db, orgId, async (tx) => {
-      const revoked = await tx
+  await deps.db.owner.transaction(async (tx) => {
+    await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for("update");
+    const now = new Date();
+    const live = await tx
+      .select({ id: sessions.id, orgId: sessions.orgId, role: memberships.role })
+      .from(sessions)
+      .leftJoin(
+        memberships,
+        and(eq(memberships.orgId, sessions.orgId), eq(memberships.userId, sessions.userId)),
+      )
+      .where(and(eq(sessions.userId, user.id), isNull(sessions.revokedAt), gt(sessions.expiresAt, now)))
+      .orderBy(asc(sessions.createdAt), asc(sessions.id));
+    const evict = live
+      .filter((s) => s.id !== keep)
+      .slice(0, Math.max(0, live.length - deps.sessions.maxPerUser));
+    for (const s of evict) {
+      await tx
         .update(sessions)
         .set({ revokedAt: now, revokedReason: "session_limit" })
-        .where(and(inArray(sessions.id, ids), isNull(sessions.revokedAt)))
-        .returning({ id: sessions.id });
-      for (const s of revoked) {
-        await appendAudit(tx, ctx, {
+        .where(eq(sessions.id, s.id));
+      await appendAudit(
+        tx,
+        {
+          orgId: s.orgId,
+          role: s.role ?? "member",
+          actor: { kind: "user", id: user.id, userId: user.id, display: user.email },
+          requestId: meta.requestId,
+        },
+        {
           action: "session.revoked",
           subjectType: "session",
           subjectId: s.id,
           data: { reason: "session_limit", userId: user.id },
-        });
-      }
-    });
-  }
+        },
+      );
+    }
+  });
 }
 
 /** Counts a wrong password; at the threshold the account locks for a while (audited in each of its orgs). */
