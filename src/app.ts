@@ -20,7 +20,6 @@ import { evidenceRoutes } from "./evidence/routes.ts";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.ts";
 import { meRoutes } from "./http/me-routes.ts";
 import { requestId, requestLogger, requireAuth } from "./http/middleware.ts";
-import { rejectNulCharacters } from "./http/nul-characters.ts";
 import { problemFor, problemResponse, toProblem } from "./http/problem.ts";
 import { rateLimit } from "./http/rate-limit.ts";
 import { RouteTable } from "./http/route-security.ts";
@@ -85,7 +84,6 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const routes = new RouteTable(app);
   app.use("/api/*", requireAuth(deps.accounts, routes));
   app.use("/api/*", rateLimit(deps.accounts.limiter, routes, { trustProxy: deps.config.trustProxy }));
-  app.use("/api/*", rejectNulCharacters());
 
   app.route("/", healthRoutes(deps.readiness));
   app.route("/", meRoutes());
