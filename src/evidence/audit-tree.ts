@@ -1,6 +1,6 @@
-import { and, eq, inArray, sql } from "drizzle-orm";
+import { sql } from "drizzle-orm";
 import type { OrgTx } from "../../db/client.ts";
-import { type AuditEntry, auditTreeNodes } from "../../db/schema/audit-log.ts";
+import type { AuditEntry } from "../../db/schema/audit-log.ts";
 import { canonicalizeToBytes } from "./canonical-json.ts";
 import {
   leafHash,
@@ -67,18 +67,13 @@ export class DbTreeStore implements TreeStore {
 
   private async getChunk(keys: readonly NodeKey[]): Promise<Uint8Array[]> {
     if (keys.length === 0) return [];
-    const rows = await this.tx
-      .select()
-      .from(auditTreeNodes)
-      .where(
-        and(
-          eq(auditTreeNodes.orgId, this.orgId),
-          inArray(
-            sql`(${auditTreeNodes.level}, ${auditTreeNodes.idx})`,
-            keys.map((k) => sql`(${k.level}::smallint, ${k.index.toString()}::bigint)`),
-          ),
-        ),
-      );
+    // The keys as one JSON parameter joined on the primary key: an index lookup per key however many
+    // there are (a long IN list of row values can make the planner scan the org's whole tree).
+    const wanted = JSON.stringify(keys.map((k) => ({ l: k.level, i: k.index.toString() })));
+    const rows = await this.tx.execute<{ level: number; idx: string; hash: Buffer }>(sql`
+      select n.level, n.idx::text as idx, n.hash
+      from jsonb_to_recordset(${wanted}::jsonb) as k(l smallint, i bigint)
+      join audit_tree_nodes n on n.org_id = ${this.orgId}::uuid and n.level = k.l and n.idx = k.i`);
     const byKey = new Map(rows.map((r) => [`${r.level}:${r.idx}`, new Uint8Array(r.hash)]));
     return keys.map((k) => {
       const hash = byKey.get(`${k.level}:${k.index}`);
