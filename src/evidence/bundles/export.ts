@@ -13,7 +13,15 @@ import { checkpointInTx, type EvidenceDeps, publishCheckpoint, storedCheckpointA
 import { type CanonicalEntry, canonicalEntryOf } from "../entry.ts";
 import { consistencyProof } from "../merkle.ts";
 import { checkpointView } from "../proofs-service.ts";
-import { cc71Page, cc81ChangePage, cc81DecisionPage, type FactsRow, type PageCursor } from "./facts.ts";
+import {
+  cc71Page,
+  cc71Population,
+  cc81ChangePage,
+  cc81ChangePopulation,
+  cc81DecisionPage,
+  type FactsRow,
+  PAGE_SIZE,
+} from "./facts.ts";
 import {
   BUNDLE_FORMAT,
   type BundleCheckpoint,
@@ -155,19 +163,19 @@ export async function prepareExport(
     summary.add(entry as CanonicalEntry);
   };
 
-  const pageInput = { from: req.from, to: req.to, redactPaths: req.redactPaths };
-  const pager = req.criterion === "cc7.1" ? cc71Page : cc81ChangePage;
-  let cursor: PageCursor | null = null;
-  for (;;) {
-    const after: PageCursor | null = cursor;
-    const done = await withOrg(deps.db, orgId, async (tx) => {
-      const page = await pager(tx, { ...pageInput, after });
+  const population = await withOrg(deps.db, orgId, (tx) =>
+    req.criterion === "cc7.1" ? cc71Population(tx, req) : cc81ChangePopulation(tx, req),
+  );
+  for (let i = 0; i < population.length; i += PAGE_SIZE) {
+    const ids = population.slice(i, i + PAGE_SIZE);
+    await withOrg(deps.db, orgId, async (tx) => {
+      const page =
+        req.criterion === "cc7.1"
+          ? await cc71Page(tx, { ids, redactPaths: req.redactPaths })
+          : await cc81ChangePage(tx, { ids, to: req.to, redactPaths: req.redactPaths });
       const recorded = await recordRows(tx, ctx, req.criterion, page);
       for (const r of recorded) take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data });
-      cursor = page.at(-1)?.cursor ?? null;
-      return page.length === 0;
     });
-    if (done) break;
   }
   if (req.criterion === "cc8.1") {
     let afterSeq: bigint | null = null;

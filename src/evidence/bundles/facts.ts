@@ -74,26 +74,44 @@ function ticketOf(ticket: unknown): Record<string, unknown> | null {
   };
 }
 
-export interface PageCursor {
-  at: string;
-  id: string;
-}
-
 export interface FactsRow {
   subjectType: string;
   subjectId: string;
   facts: Record<string, unknown>;
-  cursor: PageCursor;
 }
 
-/** CC7.1: one page of anomalies detected in [from, to], ordered by detection time then id. */
+const uuidList = (ids: readonly string[]) =>
+  sql.join(
+    ids.map((id) => sql`${id}::uuid`),
+    sql`, `,
+  );
+
+/** Puts fetched rows back in population order (the ids' order); ids that vanished meanwhile are skipped. */
+function inOrder(ids: readonly string[], rows: Raw[]): Raw[] {
+  const byId = new Map(rows.map((r) => [String(r.id), r]));
+  return ids.map((id) => byId.get(id)).filter((r): r is Raw => r !== undefined);
+}
+
+/**
+ * CC7.1 population: ids of the anomalies detected in [from, to], ordered by detection time then id. One
+ * sorted query up front (a snapshot of the population, a few MB for 100k rows); the facts are then read a
+ * page of ids at a time by primary key.
+ */
+export async function cc71Population(tx: OrgTx, input: { from: Date; to: Date }): Promise<string[]> {
+  const rows = await tx.execute<{ id: string }>(sql`
+    select a.id from anomalies a
+    where a.detected_at >= ${input.from.toISOString()}::timestamptz
+      and a.detected_at <= ${input.to.toISOString()}::timestamptz
+    order by a.detected_at, a.id`);
+  return rows.map((r) => r.id);
+}
+
+/** CC7.1 facts of a page of anomaly ids, in the ids' order. */
 export async function cc71Page(
   tx: OrgTx,
-  input: { from: Date; to: Date; after: PageCursor | null; redactPaths: boolean; limit?: number },
+  input: { ids: readonly string[]; redactPaths: boolean },
 ): Promise<FactsRow[]> {
-  const after = input.after
-    ? sql`and (a.detected_at, a.id) > (${input.after.at}::timestamptz, ${input.after.id}::uuid)`
-    : sql``;
+  if (input.ids.length === 0) return [];
   const rows = await tx.execute<Raw>(sql`
     select a.id, a.title, a.source, a.kind, a.severity, a.status, a.service, a.environment, a.release,
       a.error_type, a.labels, a.count, a.first_seen_at, a.detected_at, a.resolved_at, a.incident_id,
@@ -106,12 +124,8 @@ export async function cc71Page(
     left join incidents i on i.id = a.incident_id
     left join attributions at on at.anomaly_id = a.id
     left join anomaly_detection_context dc on dc.anomaly_id = a.id
-    where a.detected_at >= ${input.from.toISOString()}::timestamptz
-      and a.detected_at <= ${input.to.toISOString()}::timestamptz
-      ${after}
-    order by a.detected_at, a.id
-    limit ${input.limit ?? PAGE_SIZE}`);
-  return rows.map((r) => {
+    where a.id in (${uuidList(input.ids)})`);
+  return inOrder(input.ids, rows).map((r) => {
     const detectedAt = iso(r.detected_at)!;
     const firstSeenAt = iso(r.first_seen_at);
     const resolvedAt = iso(r.resolved_at);
@@ -221,24 +235,14 @@ function resolutionOf(
 }
 
 /**
- * CC8.1 changes: merged in [from, to], or deployed in it (a deploy of the merge or head SHA), ordered by
- * merge time (creation time when unknown) then id.
+ * CC8.1 population: ids of the changes merged in [from, to], or deployed in it (a deploy of the merge or
+ * head SHA), ordered by merge time (creation time when unknown) then id.
  */
-export async function cc81ChangePage(
-  tx: OrgTx,
-  input: { from: Date; to: Date; after: PageCursor | null; redactPaths: boolean; limit?: number },
-): Promise<FactsRow[]> {
+export async function cc81ChangePopulation(tx: OrgTx, input: { from: Date; to: Date }): Promise<string[]> {
   const from = input.from.toISOString();
   const to = input.to.toISOString();
-  const after = input.after
-    ? sql`and (coalesce(c.merged_at, c.created_at), c.id) > (${input.after.at}::timestamptz, ${input.after.id}::uuid)`
-    : sql``;
-  const rows = await tx.execute<Raw>(sql`
-    select c.id, c.kind, c.pr_number, c.title, c.branch, c.base, c.author_login, c.author_name, c.author_email,
-      c.merged_at, c.merge_sha, c.head_sha, c.html_url, c.reverts_sha, c.reverted_by_sha, c.reviewers, c.files,
-      c.docs_or_tests_only, c.sources, coalesce(c.merged_at, c.created_at) as order_at, r.name as repository
-    from changes c
-    join repositories r on r.id = c.repository_id
+  const rows = await tx.execute<{ id: string }>(sql`
+    select c.id from changes c
     where c.state = 'merged'
       and (
         (c.merged_at >= ${from}::timestamptz and c.merged_at <= ${to}::timestamptz)
@@ -248,15 +252,25 @@ export async function cc81ChangePage(
             and (d.sha = c.merge_sha or d.sha = c.head_sha)
         )
       )
-      ${after}
-    order by coalesce(c.merged_at, c.created_at), c.id
-    limit ${input.limit ?? PAGE_SIZE}`);
-  if (rows.length === 0) return [];
-  const ids = rows.map((r) => String(r.id));
-  const idList = sql.join(
-    ids.map((id) => sql`${id}::uuid`),
-    sql`, `,
-  );
+    order by coalesce(c.merged_at, c.created_at), c.id`);
+  return rows.map((r) => r.id);
+}
+
+/** CC8.1 facts of a page of change ids, in the ids' order. */
+export async function cc81ChangePage(
+  tx: OrgTx,
+  input: { ids: readonly string[]; to: Date; redactPaths: boolean },
+): Promise<FactsRow[]> {
+  if (input.ids.length === 0) return [];
+  const to = input.to.toISOString();
+  const rows = await tx.execute<Raw>(sql`
+    select c.id, c.kind, c.pr_number, c.title, c.branch, c.base, c.author_login, c.author_name, c.author_email,
+      c.merged_at, c.merge_sha, c.head_sha, c.html_url, c.reverts_sha, c.reverted_by_sha, c.reviewers, c.files,
+      c.docs_or_tests_only, c.sources, coalesce(c.merged_at, c.created_at) as order_at, r.name as repository
+    from changes c
+    join repositories r on r.id = c.repository_id
+    where c.id in (${uuidList(input.ids)})`);
+  const idList = uuidList(input.ids);
   const links = await tx.execute<Raw>(sql`
     select ct.change_id, ct.ticket_key, ct.link_type, ct.source, ct."primary", ct.score,
       t.summary, t.status, t.approvers, t.url
@@ -275,7 +289,7 @@ export async function cc81ChangePage(
       sql`, `,
     )}) and deployed_at <= ${to}::timestamptz
     order by deployed_at, id`);
-  return rows.map((r) => {
+  return inOrder(input.ids, rows).map((r) => {
     const mine = links.filter((l) => l.change_id === r.id);
     const tickets = mine.map((l) => ({
       key: l.ticket_key,
@@ -332,12 +346,7 @@ export async function cc81ChangePage(
         ? { count: files.length }
         : { count: files.length, paths: files.slice(0, 200).map((f) => String(f.path ?? "")) },
     };
-    return {
-      subjectType: "change",
-      subjectId: String(r.id),
-      facts,
-      cursor: { at: iso(r.order_at)!, id: String(r.id) },
-    };
+    return { subjectType: "change", subjectId: String(r.id), facts };
   });
 }
 
