@@ -252,7 +252,7 @@ export async function cc81ChangePopulation(tx: OrgTx, input: { from: Date; to: D
             and (d.sha = c.merge_sha or d.sha = c.head_sha)
         )
       )
-    order by coalesce(c.merged_at, c.created_at), c.id`);
+    order by date_trunc('milliseconds', coalesce(c.merged_at, c.created_at)), c.id`);
   return rows.map((r) => r.id);
 }
 
@@ -266,7 +266,7 @@ export async function cc81ChangePage(
   const rows = await tx.execute<Raw>(sql`
     select c.id, c.kind, c.pr_number, c.title, c.branch, c.base, c.author_login, c.author_name, c.author_email,
       c.merged_at, c.merge_sha, c.head_sha, c.html_url, c.reverts_sha, c.reverted_by_sha, c.reviewers, c.files,
-      c.docs_or_tests_only, c.sources, coalesce(c.merged_at, c.created_at) as order_at, r.name as repository
+      c.docs_or_tests_only, c.sources, date_trunc('milliseconds', coalesce(c.merged_at, c.created_at)) as order_at, r.name as repository
     from changes c
     join repositories r on r.id = c.repository_id
     where c.id in (${uuidList(input.ids)})`);
