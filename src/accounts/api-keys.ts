@@ -17,7 +17,13 @@ import type { AccountsDeps } from "./deps.ts";
 export const ApiKeyScope = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, "a lower-case OpenAPI tag");
 
 export const CreateApiKeyInput = z.object({
-  name: z.string().trim().min(1).max(200),
+  // No control characters: Postgres text cannot hold NUL (it failed in the insert as a 500).
+  name: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
+    .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters"),
   role: z.enum(ROLES).default("member"),
   scopes: z.array(ApiKeyScope).max(20).default([]),
   expiresAt: z.coerce.date().optional(),

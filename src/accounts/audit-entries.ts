@@ -30,7 +30,8 @@ export function encodeAuditCursor(seq: bigint): string {
 
 export function decodeAuditCursor(cursor: string): bigint {
   const match = /^seq:(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString("utf8"));
-  if (!match) {
+  // seq is a Postgres bigint: 19 digits can still be past its maximum.
+  if (!match || BigInt(match[1]!) > 9_223_372_036_854_775_807n) {
     throw new AppError("validation_failed", {
       detail: "invalid cursor",
       errors: [{ path: "cursor", message: "not a cursor returned by this API" }],

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Database } from "../../db/client.ts";
-import { listSchema } from "../http/pagination.ts";
+import { instant, listSchema } from "../http/pagination.ts";
 import { problemResponses } from "../http/problem.ts";
 import { secured } from "../http/route-security.ts";
 import { createRouter } from "../http/router.ts";
@@ -20,8 +20,8 @@ export function auditRoutes(deps: { db: Database }) {
       request: {
         query: z.object({
           action: z.string().min(1).max(100).optional().openapi({ example: "api_key.created" }),
-          from: z.iso.datetime().optional().openapi({ description: "Inclusive" }),
-          to: z.iso.datetime().optional().openapi({ description: "Exclusive" }),
+          from: instant().optional().openapi({ description: "Inclusive" }),
+          to: instant().optional().openapi({ description: "Exclusive" }),
           cursor: z.string().max(200).optional(),
           limit: z.coerce.number().int().min(1).max(200).default(50),
         }),

@@ -10,7 +10,7 @@ import { type Change, type Deploy, deploys } from "../../db/schema/index.ts";
 import { type OrgContext, requireRole } from "../context.ts";
 import { fieldErrorsFromZod, ValidationError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
-import type { Cursor } from "../http/pagination.ts";
+import { type Cursor, instant } from "../http/pagination.ts";
 import type { ChangesDeps } from "./deps.ts";
 import type { MirrorStore } from "./mirrors.ts";
 import { findRepositoryByRef, selectRepositoryForService } from "./repositories.ts";
@@ -39,7 +39,7 @@ export const RecordDeployInput = z.object({
     .trim()
     .transform((s) => s.toLowerCase())
     .pipe(z.string().regex(FULL_SHA, "must be a full commit SHA (40 or 64 hex characters)")),
-  deployedAt: z.iso.datetime({ offset: true }).transform((s) => new Date(s)),
+  deployedAt: instant({ offset: true }).transform((s) => new Date(s)),
   /** The CI system's id for this deploy: a retried request with the same id records it once. */
   externalId: line(200).optional(),
 });

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { decodeCursor, encodeCursor, listSchema, PageQuery } from "../http/pagination.ts";
+import { decodeCursor, encodeCursor, instant, listSchema, PageQuery } from "../http/pagination.ts";
 import { problemResponses } from "../http/problem.ts";
 import { secured } from "../http/route-security.ts";
 import { createRouter } from "../http/router.ts";
@@ -55,7 +55,7 @@ const syncErrors = problemResponses(
   "upstream_timeout",
 );
 const json = <S extends z.ZodType>(schema: S) => ({ content: { "application/json": { schema } } });
-const dateQuery = z.iso.datetime({ offset: true }).optional();
+const dateQuery = instant({ offset: true }).optional();
 const toDate = (s: string | undefined) => (s ? new Date(s) : undefined);
 
 const CredentialBody = z

@@ -37,9 +37,17 @@ export const SecretsInput = z.strictObject({
   privateKey: secretValue.optional(),
 } satisfies Record<SecretField, z.ZodType>);
 
+/** A display name: one line, no control characters (Postgres text cannot hold NUL). */
+const IntegrationName = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[^\u0000-\u001f\u007f]*$/, "must not contain control characters");
+
 export const CreateIntegrationInput = z.object({
   provider: z.enum(PROVIDER_IDS),
-  name: z.string().trim().min(1).max(200),
+  name: IntegrationName,
   /** Validated against the provider's schema (integrations/core/config-schemas.ts). */
   config: z.record(z.string(), z.unknown()).default({}),
   secrets: SecretsInput.default({}),
@@ -48,7 +56,7 @@ export type CreateIntegrationInput = z.input<typeof CreateIntegrationInput>;
 
 export const UpdateIntegrationInput = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: IntegrationName.optional(),
     /** The whole new config (it replaces the old one), validated against the provider's schema. */
     config: z.record(z.string(), z.unknown()).optional(),
     /** Adds a secret next to the current ones (a rollover). A webhook secret is generated when omitted. */

@@ -11,13 +11,31 @@ export function encodeCursor(cursor: Cursor): string {
   return Buffer.from(JSON.stringify([cursor.at.toISOString(), cursor.id])).toString("base64url");
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Whether Postgres can hold this instant: JS dates reach ±275760 years, but Postgres has no year 0 and
+ * reads years as four digits, so anything outside 0001..9999 would fail in the query instead of here.
+ */
+export function isStorableInstant(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return !Number.isNaN(date.getTime()) && year >= 1 && year <= 9999;
+}
+
+/** An ISO 8601 instant in a query or body, limited to the years Postgres stores (0001..9999). */
+export function instant(options: { offset?: boolean } = {}) {
+  // abort: a string that is not an ISO instant gets that one error, not a second one about its year.
+  return z.iso
+    .datetime({ ...options, abort: true })
+    .refine((s) => isStorableInstant(new Date(s)), "must fall between the years 0001 and 9999");
+}
+
 export function decodeCursor(value: string | undefined): Cursor | undefined {
   if (!value) return undefined;
   try {
     const [at, id] = JSON.parse(Buffer.from(value, "base64url").toString("utf8")) as [string, string];
     const date = new Date(at);
-    if (Number.isNaN(date.getTime()) || typeof id !== "string" || !/^[0-9a-f-]{36}$/.test(id))
-      throw new Error();
+    if (!isStorableInstant(date) || typeof id !== "string" || !UUID.test(id)) throw new Error();
     return { at: date, id };
   } catch {
     throw new AppError("validation_failed", {

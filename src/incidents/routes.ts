@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { type Database, withOrg } from "../../db/client.ts";
 import { getAttribution } from "../attribution/service.ts";
 import { AttributionSchema, attributionToWire } from "../attribution/wire.ts";
-import { listSchema, PageQuery } from "../http/pagination.ts";
+import { instant, listSchema, PageQuery } from "../http/pagination.ts";
 import { problemResponses } from "../http/problem.ts";
 import { createRouter } from "../http/router.ts";
 import { loadReportStatus, ReportStatusSchema } from "../reports/status.ts";
@@ -36,8 +36,8 @@ export function incidentRoutes(db: Database) {
           status: z.enum(["open", "resolved"]).optional(),
           service: z.string().max(200).optional(),
           source: z.string().max(50).optional(),
-          from: z.iso.datetime().optional(),
-          to: z.iso.datetime().optional(),
+          from: instant().optional(),
+          to: instant().optional(),
           ...PageQuery,
         }),
       },
@@ -112,8 +112,8 @@ export function incidentRoutes(db: Database) {
           service: z.string().max(200).optional(),
           environment: z.string().max(200).optional(),
           severity: z.enum(["critical", "high", "medium", "low", "info"]).optional(),
-          from: z.iso.datetime().optional(),
-          to: z.iso.datetime().optional(),
+          from: instant().optional(),
+          to: instant().optional(),
           has_suspect: z.enum(["true", "false"]).optional().openapi({
             description: "only incidents whose attribution named a suspect (true) or did not (false)",
           }),

@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type pino from "pino";
 import { afterAll } from "vitest";
+import type { AccountsOverrides } from "../../src/accounts/deps.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { buildContainer, TOKENS } from "../../src/container.ts";
 import type { AppEnv } from "../../src/http/types.ts";
@@ -27,8 +28,14 @@ export interface TestApp {
   request(path: string, init?: RequestInit & { apiKey?: string; json?: unknown }): Promise<Response>;
 }
 
-/** The real app, built by the real composition root, on this file's database, with logs captured. */
-export async function useTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+/**
+ * The real app, built by the real composition root, on this file's database, with logs captured.
+ * `accounts` overrides account policies (e.g. rate limits high enough for a fuzz run); defaults otherwise.
+ */
+export async function useTestApp(
+  env: Record<string, string> = {},
+  options: { accounts?: AccountsOverrides } = {},
+): Promise<TestApp> {
   const database = await useTestDatabase();
   const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: database.url, LOG_LEVEL: "debug", ...env });
   const lines: string[] = [];
@@ -43,6 +50,7 @@ export async function useTestApp(env: Record<string, string> = {}): Promise<Test
     databaseUrl: database.url,
     sentryEnabled: false,
     keys,
+    ...(options.accounts ? { accounts: options.accounts } : {}),
   });
   const app = container.resolve<OpenAPIHono<AppEnv>>(TOKENS.App);
   const jobs = container.resolve<JobRunner>(TOKENS.JobRunner);
