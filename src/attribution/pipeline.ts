@@ -336,17 +336,71 @@ export async function runAttribution(
     return { status: "no_suspect", suspects: [], timings: timer.timings };
   }
 
+  // Independent sandbox commands run concurrently (a sandbox exec costs a round trip to the engine, more
+  // than git itself on a warm mirror): ancestry with the tree; diffs with the frame files; then blame.
   const since = new Date(t0.getTime() - lookback - REV_LIST_SLACK_MS);
-  const { reachable, previous } = await timer.phase("ancestry", async () => ({
-    reachable: await git.reachableSince(deployed.sha, since),
-    previous: deployed.previousSha ? await git.reachableSince(deployed.previousSha, since) : undefined,
-  }));
-
-  const files = await timer.phase("tree", () => git.listFiles(deployed.sha));
+  const [{ reachable, previous }, files] = await Promise.all([
+    timer.phase("ancestry", async () => {
+      const [reachable, previous] = await Promise.all([
+        git.reachableSince(deployed.sha, since),
+        deployed.previousSha ? git.reachableSince(deployed.previousSha, since) : undefined,
+      ]);
+      return { reachable, previous };
+    }),
+    timer.phase("tree", () => git.listFiles(deployed.sha)),
+  ]);
 
   // Diffs of every candidate contained in the deployed SHA (the others are filtered without evidence).
   const contained = records.filter((r) => reachable.has(r.mergeSha));
-  const patches = await timer.phase("diffs", () => git.patches(contained.map((r) => r.mergeSha)));
+  const mapped = mapStackFrames(anomaly.frames, buildRepoPathIndex(files));
+  const byPath = new Map<string, number[]>();
+  for (const m of mapped) {
+    if (m.repoPath === undefined || m.frame.line === undefined || m.frame.line < 1) continue;
+    byPath.set(m.repoPath, [...(byPath.get(m.repoPath) ?? []), m.frame.line]);
+  }
+  const blameAll = async (paths: readonly string[], ignore: readonly string[]): Promise<FrameBlame[]> => {
+    const blamed = await Promise.all(
+      paths.map(async (path) => ({
+        path,
+        lines: (await git.blameLines(deployed.sha, path, byPath.get(path)!, ignore)) ?? [],
+      })),
+    );
+    return blamed.flatMap(({ path, lines }) =>
+      lines.map((b) => ({ path, line: b.finalLine, blameSha: b.sha })),
+    );
+  };
+  // Blame runs alongside the diffs, before the formatting-only commits are known: `--ignore-rev` only
+  // re-attributes lines whose blame lands on an ignored commit, so only files where that happened are
+  // blamed again below, through them.
+  const [patches, frameSources, ignoreFile, firstBlame] = await Promise.all([
+    timer.phase("diffs", () => git.patches(contained.map((r) => r.mergeSha))),
+    // The first frames' lines as the deployed files read, with what their functions called before them.
+    timer.phase("sources", async () => {
+      const wanted = mapped
+        .filter((m) => m.repoPath !== undefined && m.frame.line !== undefined && m.frame.line > 0)
+        .slice(0, SOURCE_FRAMES);
+      const paths = [...new Set(wanted.map((m) => m.repoPath!))];
+      const texts = new Map(
+        await Promise.all(paths.map(async (p) => [p, await git.fileAt(deployed.sha, p)] as const)),
+      );
+      const out: FrameSource[] = [];
+      for (const m of wanted) {
+        const text = texts.get(m.repoPath!);
+        if (!text) continue;
+        const line = m.frame.line!;
+        const fn = bareFunctionName(m.frame.function);
+        const source: FrameSource = { path: m.repoPath!, line, callees: calleesBefore(text, line, fn) };
+        const own = text.split("\n")[line - 1];
+        if (own !== undefined) source.text = own;
+        out.push(source);
+      }
+      return out;
+    }),
+    files.includes(".git-blame-ignore-revs")
+      ? git.fileAt(deployed.sha, ".git-blame-ignore-revs")
+      : Promise.resolve(null),
+    timer.phase("blame", () => blameAll([...byPath.keys()], [])),
+  ]);
 
   // Formatting-only changes: blame sees through all their commits, and they get no credit.
   const ignoreRevs = new Set<string>();
@@ -356,51 +410,17 @@ export async function runAttribution(
       for (const sha of [r.mergeSha, ...r.commits]) if (reachable.has(sha)) ignoreRevs.add(sha);
     }
   }
-  const ignoreFile = files.includes(".git-blame-ignore-revs")
-    ? await git.fileAt(deployed.sha, ".git-blame-ignore-revs")
-    : null;
   for (const line of (ignoreFile ?? "").split("\n")) {
     const sha = line.trim().toLowerCase();
     if (reachable.has(sha)) ignoreRevs.add(sha);
   }
 
-  const mapped = mapStackFrames(anomaly.frames, buildRepoPathIndex(files));
-  // The first frames' lines as the deployed files read, with what their functions called before them.
-  const frameSources: FrameSource[] = await timer.phase("sources", async () => {
-    const wanted = mapped
-      .filter((m) => m.repoPath !== undefined && m.frame.line !== undefined && m.frame.line > 0)
-      .slice(0, SOURCE_FRAMES);
-    const paths = [...new Set(wanted.map((m) => m.repoPath!))];
-    const texts = new Map(
-      await Promise.all(paths.map(async (p) => [p, await git.fileAt(deployed.sha, p)] as const)),
-    );
-    const out: FrameSource[] = [];
-    for (const m of wanted) {
-      const text = texts.get(m.repoPath!);
-      if (!text) continue;
-      const line = m.frame.line!;
-      const fn = bareFunctionName(m.frame.function);
-      const source: FrameSource = { path: m.repoPath!, line, callees: calleesBefore(text, line, fn) };
-      const own = text.split("\n")[line - 1];
-      if (own !== undefined) source.text = own;
-      out.push(source);
-    }
-    return out;
-  });
-
-  const blame: FrameBlame[] = await timer.phase("blame", async () => {
-    const byPath = new Map<string, number[]>();
-    for (const m of mapped) {
-      if (m.repoPath === undefined || m.frame.line === undefined || m.frame.line < 1) continue;
-      byPath.set(m.repoPath, [...(byPath.get(m.repoPath) ?? []), m.frame.line]);
-    }
-    const out: FrameBlame[] = [];
-    for (const [path, lines] of byPath) {
-      const blamed = await git.blameLines(deployed.sha, path, lines, [...ignoreRevs]);
-      for (const b of blamed ?? []) out.push({ path, line: b.finalLine, blameSha: b.sha });
-    }
-    return out;
-  });
+  let blame = firstBlame;
+  const throughFormatting = [...new Set(blame.filter((b) => ignoreRevs.has(b.blameSha)).map((b) => b.path))];
+  if (throughFormatting.length > 0) {
+    const again = await timer.phase("blame_ignore_revs", () => blameAll(throughFormatting, [...ignoreRevs]));
+    blame = [...blame.filter((b) => !throughFormatting.includes(b.path)), ...again];
+  }
 
   const candidates = records.map((r) =>
     toCandidate(r, patches.get(r.mergeSha)?.files, t0, reachable, previous),

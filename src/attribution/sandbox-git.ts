@@ -107,26 +107,30 @@ export class SandboxGit {
    */
   async patches(shas: readonly string[]): Promise<Map<string, CommitPatch>> {
     const out = new Map<string, CommitPatch>();
-    for (let i = 0; i < shas.length; i += SHOW_BATCH) {
-      const batch = shas.slice(i, i + SHOW_BATCH);
-      for (const sha of batch) if (!isFullSha(sha)) throw new SandboxError("bad SHA", { retryable: false });
-      const text = await this.read(
-        gitArgv([
-          "show",
-          "-U0",
-          "--no-color",
-          "--find-renames",
-          "--no-ext-diff",
-          "--no-textconv",
-          "--diff-merges=first-parent",
-          "--format=commit %H",
-          ...batch,
-          "--",
-        ]),
-        "git show",
-      );
-      for (const p of parseCommitPatches(text)) out.set(p.sha, p);
-    }
+    for (const sha of shas) if (!isFullSha(sha)) throw new SandboxError("bad SHA", { retryable: false });
+    const batches: string[][] = [];
+    for (let i = 0; i < shas.length; i += SHOW_BATCH) batches.push(shas.slice(i, i + SHOW_BATCH));
+    // The batches run concurrently; results are merged in batch order, so the map is deterministic.
+    const texts = await Promise.all(
+      batches.map((batch) =>
+        this.read(
+          gitArgv([
+            "show",
+            "-U0",
+            "--no-color",
+            "--find-renames",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--diff-merges=first-parent",
+            "--format=commit %H",
+            ...batch,
+            "--",
+          ]),
+          "git show",
+        ),
+      ),
+    );
+    for (const text of texts) for (const p of parseCommitPatches(text)) out.set(p.sha, p);
     return out;
   }
 

@@ -133,8 +133,8 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     return { repo, culprit, deployed, firstSeen, fix };
   }
 
-  async function setup() {
-    const scenario = await buildRepo();
+  async function setup(build: () => Promise<Awaited<ReturnType<typeof buildRepo>>> = buildRepo) {
+    const scenario = await build();
     const owner = await makeOrg(db);
     const orgId = owner.org.id;
     orgIds.add(orgId);
@@ -175,7 +175,11 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     await t.processDeliveries();
   }
 
-  function eventAlert(s: Setup, message = "Cannot read properties of undefined (reading 'rate')"): string {
+  function eventAlert(
+    s: Setup,
+    message = "Cannot read properties of undefined (reading 'rate')",
+    crashLine = 31,
+  ): string {
     const payload = JSON.parse(fixture("event-alert-triggered.json"));
     const event = payload.data.event;
     event.release = `checkout-api@${s.deployed}`;
@@ -198,7 +202,7 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
       { filename: "node_modules/express/lib/router/layer.js", lineno: 95, function: "handle", in_app: false },
       frame("src/routes/orders.ts", 42, "createOrder"),
       frame("src/services/checkout.ts", 118, "priceCart"),
-      frame("src/pricing/discount.ts", 31, "applyDiscount"),
+      frame("src/pricing/discount.ts", crashLine, "applyDiscount"),
     ];
     return JSON.stringify(payload);
   }
@@ -335,5 +339,56 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     expect(prs).not.toContain(14);
     expect(prs).not.toContain(13);
     if (a.status === "done") expect(a.confidence.level).not.toBe("high");
+  });
+
+  /** The culprit deletes the guard above the crash line: blame cannot see a deletion. */
+  async function buildGuardRepo() {
+    const repo = await GitFixture.create({ start: new Date("2026-03-01T09:00:00Z") });
+    repos.push(repo);
+    const discount = (guard: boolean) =>
+      lines(40, (i) => {
+        if (i === 28) return "export function applyDiscount(subtotal: number, code: string): number {";
+        if (i === 29) return "  const entry = loadRates()[code];";
+        if (i === 30) return guard ? "  if (!entry) return subtotal;" : "  // the rates table covers every code";
+        if (i === 31) return "  return subtotal * (1 - entry.rate);";
+        if (i === 32) return "}";
+        return `// pricing ${i}`;
+      });
+    await repo.write("src/pricing/discount.ts", discount(true));
+    await repo.write("src/services/checkout.ts", CHECKOUT_TS);
+    await repo.write("src/routes/orders.ts", ORDERS_TS);
+    await repo.git(["add", "-A"]);
+    const imported = "2026-02-01T09:00:00Z";
+    await repo.git(["commit", "-q", "-m", "Initial import"], {
+      GIT_AUTHOR_DATE: imported,
+      GIT_COMMITTER_DATE: imported,
+    });
+    const culprit = await repo.squashPr(21, "Simplify discount lookup", {
+      "src/pricing/discount.ts": discount(false),
+    });
+    // Later and on the stack at file level: the naive "most recent change to a stack file" pick.
+    await repo.squashPr(22, "Add loyalty points to checkout", {
+      "src/services/checkout.ts": CHECKOUT_TS.replace("// checkout 12\n", "const loyalty = 1;\n"),
+    });
+    const deployed = await repo.head();
+    const firstSeen = new Date(repo.nextDate().getTime() - 30 * 60_000);
+    return { repo, culprit: { merge: culprit, inner: [] as string[] }, deployed, firstSeen, fix: deployed };
+  }
+
+  it("names the PR that removed the null check above the crash line, with dependency evidence, not high", async () => {
+    const s = await setup(buildGuardRepo);
+    await post(s, "event_alert", eventAlert(s, "Cannot read properties of undefined (reading 'rate')", 31));
+    const [anomalyId] = await anomalyIds(s);
+    const a = await settled(s, anomalyId!);
+    expect(a.status, a.error ?? a.reasoning).toBe("done");
+    const top = a.suspects[0];
+    expect(top.prNumber).toBe(21);
+    const dependency = top.facts.find((f: { feature: string }) => f.feature === "dependency");
+    expect(dependency.sentence).toContain('removed a check on entry ("if (!entry) return subtotal;")');
+    expect(dependency.pointers).toEqual([{ file: "src/pricing/discount.ts", line: 31 }]);
+    expect(top.facts.some((f: { feature: string }) => f.feature === "blame")).toBe(false);
+    expect(a.suspects.map((x: { prNumber: number }) => x.prNumber)).toContain(22);
+    expect(a.confidence.level).toBe("medium");
+    expect(a.timings.sources).toBeGreaterThanOrEqual(0);
   });
 });
