@@ -349,7 +349,8 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
       lines(40, (i) => {
         if (i === 28) return "export function applyDiscount(subtotal: number, code: string): number {";
         if (i === 29) return "  const entry = loadRates()[code];";
-        if (i === 30) return guard ? "  if (!entry) return subtotal;" : "  // the rates table covers every code";
+        if (i === 30)
+          return guard ? "  if (!entry) return subtotal;" : "  // the rates table covers every code";
         if (i === 31) return "  return subtotal * (1 - entry.rate);";
         if (i === 32) return "}";
         return `// pricing ${i}`;
