@@ -42,10 +42,17 @@ const KeyParam = z.object({
 });
 const member = secured("member");
 const admin = secured("admin");
-const readErrors = problemResponses("unauthenticated", "validation_failed");
-const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed");
-const writeErrors = problemResponses("unauthenticated", "forbidden", "validation_failed", "conflict");
+const readErrors = problemResponses("unauthenticated", "validation_failed", "rate_limited");
+const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed", "rate_limited");
+const writeErrors = problemResponses(
+  "unauthenticated",
+  "forbidden",
+  "validation_failed",
+  "conflict",
+  "rate_limited",
+);
 const syncErrors = problemResponses(
+  "rate_limited",
   "unauthenticated",
   "forbidden",
   "not_found",
@@ -213,7 +220,7 @@ export function changeRoutes(deps: ChangesDeps) {
       request: { params: IdParam },
       responses: {
         204: { description: "deleted" },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
       },
     }),
     async (c) => {

@@ -106,6 +106,7 @@ const mutationErrors = problemResponses(
   "not_found",
   "conflict",
   "validation_failed",
+  "rate_limited",
 );
 const incidentResponse = {
   description: "the incident after the change",
@@ -133,7 +134,7 @@ export function incidentActionRoutes(deps: IncidentActionDeps) {
       },
       responses: {
         200: { description: "the timeline", content: { "application/json": { schema: TimelineSchema } } },
-        ...problemResponses("unauthenticated", "not_found", "validation_failed"),
+        ...problemResponses("unauthenticated", "not_found", "validation_failed", "rate_limited"),
       },
     }),
     async (c) => {

@@ -475,6 +475,31 @@ describe("every /api/v1 operation under malformed input", async () => {
     );
   });
 
+  it("every operation declares the problem responses its middleware and validators can give", () => {
+    const gaps: string[] = [];
+    for (const [path, item] of Object.entries<Json>(doc.paths)) {
+      if (!path.startsWith("/api/v1/")) continue;
+      for (const [method, op] of Object.entries<Json>(item)) {
+        const expected = ["429"]; // the limiter runs on every /api route
+        if (!(Array.isArray(op.security) && op.security.length === 0)) expected.push("401");
+        if (op.parameters?.length || op.requestBody) expected.push("400");
+        if (op.parameters?.some((p: Json) => p.in === "path")) expected.push("404");
+        for (const status of expected) {
+          if (!op.responses[status]) gaps.push(`${method.toUpperCase()} ${path} lacks ${status}`);
+        }
+        for (const [status, response] of Object.entries<Json>(op.responses)) {
+          if (
+            Number(status) >= 400 &&
+            Object.keys(response.content ?? {}).join() !== "application/problem+json"
+          ) {
+            gaps.push(`${method.toUpperCase()} ${path} ${status} is not problem+json`);
+          }
+        }
+      }
+    }
+    expect(gaps).toEqual([]);
+  });
+
   for (const op of operations) {
     it(`${op.method} ${op.path}: never 5xx, every 4xx is problem+json with a known code`, async () => {
       const statuses: number[] = [];
