@@ -13,7 +13,7 @@ import { makeOrg } from "../harness/factories.ts";
  * Rate limits are raised for this app (the limiter still runs and still counts every request): with the
  * production 100/min, 20/min and 5 per 5 min the run would mostly measure the limiter, not the handlers.
  */
-const RUNS_PER_OPERATION = 15;
+const RUNS_PER_OPERATION = Number(process.env.API_FUZZ_RUNS ?? 15);
 const LIMIT = 1_000_000;
 
 // biome-ignore lint/suspicious/noExplicitAny: the OpenAPI document is read as loose JSON
@@ -503,6 +503,8 @@ describe("every /api/v1 operation under malformed input", async () => {
   for (const op of operations) {
     it(`${op.method} ${op.path}: never 5xx, every 4xx is problem+json with a known code`, async () => {
       const statuses: number[] = [];
+      // fast-check counts examples inside numRuns: every corpus entry runs, then the random ones.
+      const examples = corpus(op, doc).map((req): [FuzzRequest] => [req]);
       await fc.assert(
         fc.asyncProperty(requestArbitrary(op, doc, knownIds), async (req) => {
           const url = new URL(req.path, "http://causeway.test");
@@ -530,9 +532,9 @@ describe("every /api/v1 operation under malformed input", async () => {
           expect(res.headers.get("ratelimit-limit")).toBe(String(LIMIT));
         }),
         {
-          numRuns: RUNS_PER_OPERATION,
+          numRuns: examples.length + RUNS_PER_OPERATION,
           endOnFailure: true,
-          examples: corpus(op, doc).map((req): [FuzzRequest] => [req]),
+          examples,
         },
       );
       // The owner's key got past authentication and the limiter: the handlers were exercised.
