@@ -130,14 +130,12 @@ export function complianceRoutes(deps: EvidenceDeps) {
         const body = streamOf(gen, (error) =>
           logger.error({ err: error, exportId: prepared.exportId }, "evidence bundle stream failed"),
         );
-        return new Response(body, {
-          status: 200,
-          headers: {
-            "content-type": markdown ? "text/markdown; charset=utf-8" : "application/json",
-            "content-disposition": `attachment; filename="${name}"`,
-            "cache-control": "no-store",
-            "x-causeway-export-id": prepared.exportId,
-          },
+        // Through the context, so the RateLimit-* headers the limiter set stay on the response.
+        return c.body(body, 200, {
+          "content-type": markdown ? "text/markdown; charset=utf-8" : "application/json",
+          "content-disposition": `attachment; filename="${name}"`,
+          "cache-control": "no-store",
+          "x-causeway-export-id": prepared.exportId,
         }) as never;
       },
     );
