@@ -12,8 +12,8 @@ import { type CommitPatch, parseCommitPatches } from "./diff-parser.ts";
 const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const COMMAND_TIMEOUT_MS = 60_000;
 const MAX_OUTPUT_BYTES = 64 * 1024 * 1024;
-/** Commits per `git show` when reading candidate diffs. */
-const SHOW_BATCH = 100;
+/** Commits per `git show` when reading candidate diffs: the candidate cap, so one sandbox exec reads them all. */
+const SHOW_BATCH = 500;
 
 export function isFullSha(value: string | null | undefined): value is string {
   return typeof value === "string" && FULL_SHA.test(value);
