@@ -62,6 +62,12 @@ const TimelineSchema = z
   })
   .openapi("IncidentTimeline");
 
+/** Free text, several lines allowed; Postgres text cannot hold U+0000, so that is refused here. */
+const Note = z
+  .string()
+  .max(2000)
+  .refine((s) => !s.includes("\0"), "must not contain the NUL character (U+0000)");
+
 const ResolveBody = z
   .object({
     reason: z.enum(RESOLUTION_REASONS),
@@ -72,7 +78,7 @@ const ResolveBody = z
       .regex(TICKET_KEY)
       .optional()
       .openapi({ description: "required for intended_change" }),
-    note: z.string().max(2000).optional(),
+    note: Note.optional(),
   })
   .openapi("ResolveIncident");
 
@@ -199,7 +205,7 @@ export function incidentActionRoutes(deps: IncidentActionDeps) {
           required: false,
           content: {
             "application/json": {
-              schema: z.object({ note: z.string().max(2000).optional() }).openapi("ReopenIncident"),
+              schema: z.object({ note: Note.optional() }).openapi("ReopenIncident"),
             },
           },
         },

@@ -1,3 +1,5 @@
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { ERROR_CODES } from "../../src/errors.ts";
@@ -373,7 +375,7 @@ function sampleValid(raw: Json, doc: Json, depth = 0): unknown {
 }
 
 /** The fixed part of each run: every known-nasty value alone in every place it can go. */
-function corpus(op: Operation, doc: Json): FuzzRequest[] {
+function corpus(op: Operation, doc: Json, realId: string | undefined): FuzzRequest[] {
   const pathParams = op.params.filter((p) => p.in === "path");
   const basePath = pathParams.reduce((p, param) => p.replace(`{${param.name}}`, FIXED_UUID), op.path);
   const base: FuzzRequest = { path: basePath, query: [], contentType: undefined, body: undefined };
@@ -410,8 +412,10 @@ function corpus(op: Operation, doc: Json): FuzzRequest[] {
     if (validBody && typeof validBody === "object" && !Array.isArray(validBody)) {
       for (const name of Object.keys(props)) {
         for (const value of NASTY_FIELD_VALUES) {
+          // On a real row when there is one, so a value that passes validation reaches the write.
           out.push({
             ...base,
+            path: realId ? op.path.replace("{id}", realId) : base.path,
             contentType: "application/json",
             body: JSON.stringify({ ...validBody, [name]: value }),
           });
@@ -439,13 +443,39 @@ describe("every /api/v1 operation under malformed input", async () => {
   const owner = await makeOrg(t.database.db, "Fuzz org");
   const doc = await jsonOf(await t.request("/openapi.json"));
 
-  // A real resource, so well-shaped bodies can reach a handler that finds its row.
+  // Real rows (an integration, and the anomaly and incident a signed Sentry alert makes), so well-shaped
+  // bodies reach handlers that find their row and write to it.
+  const secret = "s".repeat(32);
   const created = await t.request("/api/v1/integrations", {
     method: "POST",
     apiKey: owner.apiKey,
-    json: { provider: "sentry", name: "Fuzz sentry", secrets: { webhookSecret: "s".repeat(32) } },
+    json: { provider: "sentry", name: "Fuzz sentry", secrets: { webhookSecret: secret } },
   });
-  const knownIds: string[] = created.status === 201 ? [(await jsonOf(created)).id] : [];
+  const integrationId: string = (await jsonOf(created)).id;
+  const alert = readFileSync(
+    new URL("../../integrations/sentry/fixtures/event-alert-triggered.json", import.meta.url),
+    "utf8",
+  );
+  const ingested = await t.request(`/webhooks/sentry/${integrationId}`, {
+    method: "POST",
+    body: alert,
+    headers: {
+      "content-type": "application/json",
+      "sentry-hook-resource": "event_alert",
+      "sentry-hook-signature": createHmac("sha256", secret).update(alert).digest("hex"),
+      "sentry-hook-timestamp": String(Math.floor(Date.now() / 1000)),
+      "request-id": "fuzz-1",
+    },
+  });
+  await t.processDeliveries();
+  const firstId = async (list: string) =>
+    (await jsonOf(await t.request(`/api/v1/${list}`, { apiKey: owner.apiKey }))).items[0]?.id as string;
+  /** By path prefix: the row an `{id}` under it names. */
+  const knownIds: Record<string, string> = {
+    "/api/v1/integrations/": integrationId,
+    "/api/v1/incidents/": await firstId("incidents"),
+    "/api/v1/anomalies/": await firstId("anomalies"),
+  };
 
   const operations: Operation[] = [];
   for (const [path, item] of Object.entries<Json>(doc.paths)) {
@@ -462,7 +492,9 @@ describe("every /api/v1 operation under malformed input", async () => {
   }
 
   it("finds the operations in the served document", () => {
-    expect(knownIds).toHaveLength(1);
+    expect(created.status).toBe(201);
+    expect(ingested.status).toBe(202);
+    expect(Object.values(knownIds).every((id) => /^[0-9a-f-]{36}$/.test(id ?? ""))).toBe(true);
     // The document lists the API surface; a broken document would silently fuzz nothing.
     expect(operations.length).toBeGreaterThan(40);
     expect(operations.map((o) => `${o.method} ${o.path}`)).toEqual(
@@ -473,6 +505,26 @@ describe("every /api/v1 operation under malformed input", async () => {
         "POST /api/v1/proxy/{provider}/{operation}",
       ]),
     );
+  });
+
+  it("refuses U+0000 in a secret (create and rollover) with a 400 naming the field, not a 500", async () => {
+    const nul = "\u0000".repeat(20);
+    const create = await t.request("/api/v1/integrations", {
+      method: "POST",
+      apiKey: owner.apiKey,
+      json: { provider: "sentry", name: "Nul secret", secrets: { webhookSecret: nul } },
+    });
+    expect(create.status).toBe(400);
+    expect((await jsonOf(create)).errors.map((e: { path: string }) => e.path)).toEqual([
+      "secrets.webhookSecret",
+    ]);
+    const rollover = await t.request(`/api/v1/integrations/${integrationId}`, {
+      method: "PATCH",
+      apiKey: owner.apiKey,
+      json: { addSecret: { kind: "webhookSecret", value: nul } },
+    });
+    expect(rollover.status).toBe(400);
+    expect((await jsonOf(rollover)).errors.map((e: { path: string }) => e.path)).toEqual(["addSecret.value"]);
   });
 
   it("every operation declares the problem responses its middleware and validators can give", () => {
@@ -504,9 +556,11 @@ describe("every /api/v1 operation under malformed input", async () => {
     it(`${op.method} ${op.path}: never 5xx, every 4xx is problem+json with a known code`, async () => {
       const statuses: number[] = [];
       // fast-check counts examples inside numRuns: every corpus entry runs, then the random ones.
-      const examples = corpus(op, doc).map((req): [FuzzRequest] => [req]);
+      const realId = Object.entries(knownIds).find(([prefix]) => op.path.startsWith(prefix))?.[1];
+      const onePathParam = op.params.filter((p) => p.in === "path").length === 1;
+      const examples = corpus(op, doc, onePathParam ? realId : undefined).map((req): [FuzzRequest] => [req]);
       await fc.assert(
-        fc.asyncProperty(requestArbitrary(op, doc, knownIds), async (req) => {
+        fc.asyncProperty(requestArbitrary(op, doc, Object.values(knownIds)), async (req) => {
           const url = new URL(req.path, "http://causeway.test");
           for (const [k, v] of req.query) url.searchParams.append(k, v);
           const headers: Record<string, string> = { authorization: `Bearer ${owner.apiKey}` };
