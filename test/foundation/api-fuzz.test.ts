@@ -420,6 +420,18 @@ function corpus(op: Operation, doc: Json, realId: string | undefined): FuzzReque
             body: JSON.stringify({ ...validBody, [name]: value }),
           });
         }
+        // One level down: U+0000 in each field of an object-valued field (secrets, credentials, ...).
+        const nested = propertiesOf(props[name], doc);
+        const inner = sampleValid(props[name], doc);
+        for (const field of Object.keys(nested)) {
+          const object = inner && typeof inner === "object" ? inner : {};
+          out.push({
+            ...base,
+            path: realId ? op.path.replace("{id}", realId) : base.path,
+            contentType: "application/json",
+            body: JSON.stringify({ ...validBody, [name]: { ...object, [field]: "a\u0000b".repeat(10) } }),
+          });
+        }
       }
     }
   }
