@@ -8,7 +8,6 @@ import { type OrgContext, requireRole } from "../../context.ts";
 import { ValidationError } from "../../errors.ts";
 import { appendAudit, appendAuditBatch, normalizeAuditData } from "../audit.ts";
 import { DbTreeStore } from "../audit-tree.ts";
-import { canonicalizeToBytes } from "../canonical-json.ts";
 import { checkpointInTx, type EvidenceDeps, publishCheckpoint, storedCheckpointAt } from "../checkpoints.ts";
 import { type CanonicalEntry, canonicalEntryOf } from "../entry.ts";
 import { consistencyProof } from "../merkle.ts";
@@ -67,9 +66,14 @@ export interface PreparedExport {
 /** Longest period an export covers (a year plus a leap day and some slack for custom ranges). */
 export const MAX_PERIOD_DAYS = 400;
 
-function factsHash(row: FactsRow, data: Record<string, unknown>): Buffer {
+/**
+ * The reuse key of a row: SHA-256 of its facts exactly as built (JSON text). The facts come from code with
+ * a fixed key order and from jsonb columns (which Postgres returns in one order), so unchanged facts give
+ * the same key without paying for normalization and canonicalization on every export.
+ */
+function factsKey(criterion: Criterion, row: FactsRow): Buffer {
   return createHash("sha256")
-    .update(canonicalizeToBytes({ subject: { type: row.subjectType, id: row.subjectId }, data }))
+    .update(JSON.stringify([criterion, row.subjectType, row.subjectId, row.facts]))
     .digest();
 }
 
@@ -85,8 +89,7 @@ async function recordRows(
   criterion: Criterion,
   page: readonly FactsRow[],
 ): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
-  const datas = page.map((r) => normalizeAuditData({ criterion, facts: r.facts }));
-  const hashes = page.map((r, i) => factsHash(r, datas[i]!));
+  const hashes = page.map((r) => factsKey(criterion, r));
   const existing = new Map<string, { seq: bigint; leafHash: Uint8Array }>();
   if (hashes.length > 0) {
     const rows = await tx.execute<{ h: string; seq: string; hash: Buffer }>(sql`
@@ -100,6 +103,8 @@ async function recordRows(
     for (const r of rows) existing.set(r.h, { seq: BigInt(r.seq), leafHash: new Uint8Array(r.hash) });
   }
   const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!.toString("hex")));
+  // Only new rows pay for normalization (what the log stores and hashes); reused ones are read as built.
+  const datas = new Map(missing.map((i) => [i, normalizeAuditData({ criterion, facts: page[i]!.facts })]));
   const appended = await appendAuditBatch(
     tx,
     ctx,
@@ -107,7 +112,7 @@ async function recordRows(
       action: ROW_ACTION,
       subjectType: page[i]!.subjectType,
       subjectId: page[i]!.subjectId,
-      data: datas[i]!,
+      data: datas.get(i)!,
     })),
   );
   const values = missing.map((i, k) => {
@@ -126,7 +131,10 @@ async function recordRows(
       .values(values.slice(i, i + 1_000))
       .onConflictDoNothing();
   }
-  return page.map((_, i) => ({ ...existing.get(hashes[i]!.toString("hex"))!, data: datas[i]! }));
+  return page.map((r, i) => ({
+    ...existing.get(hashes[i]!.toString("hex"))!,
+    data: datas.get(i) ?? { criterion, facts: r.facts },
+  }));
 }
 
 /**
@@ -272,9 +280,9 @@ async function* provenRows(
   seqs: readonly bigint[],
 ): AsyncGenerator<BundleRow[]> {
   const prover = new BatchProver(prepared.org.id, prepared.checkpointSize);
-  for (let i = 0; i < seqs.length; i += STREAM_CHUNK) {
+  const load = (i: number): Promise<BundleRow[]> => {
     const chunk = seqs.slice(i, i + STREAM_CHUNK);
-    yield await withOrg(deps.db, prepared.org.id, async (tx) => {
+    return withOrg(deps.db, prepared.org.id, async (tx) => {
       const unique = [...new Set(chunk.map(String))];
       const entries = await tx
         .select()
@@ -300,6 +308,15 @@ async function* provenRows(
         };
       });
     });
+  };
+  // One chunk read ahead: the database works on the next chunk while this one is serialized and sent.
+  let next = seqs.length > 0 ? load(0) : null;
+  for (let i = 0; next; i += STREAM_CHUNK) {
+    const current: Promise<BundleRow[]> = next;
+    next = i + STREAM_CHUNK < seqs.length ? load(i + STREAM_CHUNK) : null;
+    // A consumer that stops early never awaits the read-ahead; its failure must not be unhandled.
+    next?.catch(() => undefined);
+    yield await current;
   }
 }
 
