@@ -1,5 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Scalar } from "@scalar/hono-api-reference";
+import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import type { Logger } from "pino";
@@ -15,6 +16,7 @@ import { integrationRoutes } from "./credentials/integration-routes.ts";
 import type { IntegrationService } from "./credentials/integrations.ts";
 import type { QueryProxy } from "./credentials/proxy.ts";
 import { proxyRoutes } from "./credentials/proxy-routes.ts";
+import { AppError } from "./errors.ts";
 import type { EvidenceDeps } from "./evidence/checkpoints.ts";
 import { evidenceRoutes } from "./evidence/routes.ts";
 import { healthRoutes, type ReadinessCheck } from "./http/health-routes.ts";
@@ -58,6 +60,9 @@ export interface AppDeps {
   captureException?: (error: unknown, requestId: string | undefined) => void;
 }
 
+/** The largest request body an /api route accepts (webhooks have their own, configurable limit). */
+export const API_MAX_BODY_BYTES = 1024 * 1024;
+
 export const OPENAPI_INFO = {
   openapi: "3.1.0",
   info: {
@@ -80,6 +85,16 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   if (deps.config.http.corsOrigins.length > 0) {
     app.use("/api/*", cors({ origin: deps.config.http.corsOrigins, credentials: true, maxAge: 600 }));
   }
+  // API bodies are small JSON documents: a larger one is refused before anything reads or parses it.
+  app.use(
+    "/api/*",
+    bodyLimit({
+      maxSize: API_MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError("payload_too_large", { detail: `the body exceeds ${API_MAX_BODY_BYTES} bytes` });
+      },
+    }),
+  );
   // Both read each route's declared role and rate-limit class (src/http/route-security.ts).
   const routes = new RouteTable(app);
   app.use("/api/*", requireAuth(deps.accounts, routes));

@@ -70,6 +70,25 @@ describe("HTTP foundation", async () => {
     expect(t.logs.text()).not.toContain(created.apiKey);
   });
 
+  it("refuses an /api body over 1 MiB with 413 before authenticating or parsing it", async () => {
+    const created = await makeOrg(t.database.db);
+    const big = JSON.stringify({ name: "x".repeat(1024 * 1024 + 1), provider: "sentry" });
+    for (const apiKey of [created.apiKey, undefined]) {
+      const res = await t.request("/api/v1/integrations", {
+        method: "POST",
+        ...(apiKey ? { apiKey } : {}),
+        headers: { "content-type": "application/json" },
+        body: big,
+      });
+      expect(res.status).toBe(413);
+      expect(res.headers.get("content-type")).toMatch(/application\/problem\+json/);
+      expect((await jsonOf(res)).code).toBe("payload_too_large");
+    }
+    // Nothing was created.
+    const list = await jsonOf(await t.request("/api/v1/integrations", { apiKey: created.apiKey }));
+    expect(list.items).toEqual([]);
+  });
+
   it("serves a valid OpenAPI 3.1 document", async () => {
     const res = await t.request("/openapi.json");
     expect(res.status).toBe(200);
