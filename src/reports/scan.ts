@@ -4,6 +4,7 @@ import { incidents } from "../../db/schema/incidents.ts";
 import { integrations } from "../../db/schema/integrations.ts";
 import { incidentReports } from "../../db/schema/reports.ts";
 import { CONFIG_SCHEMAS } from "../../integrations/core/config-schemas.ts";
+import { IntervalScan } from "../jobs/interval-scan.ts";
 import { requestReport } from "./deliver.ts";
 import type { ReportsDeps } from "./deps.ts";
 
@@ -92,24 +93,12 @@ export async function refreshAttributed(deps: ReportsDeps): Promise<string[]> {
 }
 
 /** Runs the scans on an interval in worker processes. */
-export class ReportScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private active: Promise<void> | undefined;
-
+export class ReportScheduler extends IntervalScan {
   constructor(
     private readonly deps: ReportsDeps,
-    private readonly intervalMs = 30_000,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.active) return;
-      this.active = this.tick().finally(() => {
-        this.active = undefined;
-      });
-    }, this.intervalMs);
-    this.timer.unref();
+    intervalMs = 30_000,
+  ) {
+    super(intervalMs);
   }
 
   async tick(): Promise<void> {
@@ -119,11 +108,5 @@ export class ReportScheduler {
     } catch (error) {
       this.deps.logger.error({ err: error }, "report scan failed");
     }
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.active;
   }
 }
