@@ -2,7 +2,7 @@ import { createHash, randomUUID } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { type OrgTx, withOrg } from "../../../db/client.ts";
 import { auditLog } from "../../../db/schema/audit-log.ts";
-import { evidenceExports, evidenceRows } from "../../../db/schema/evidence.ts";
+import { evidenceExports } from "../../../db/schema/evidence.ts";
 import { orgs } from "../../../db/schema/orgs.ts";
 import { type OrgContext, requireRole } from "../../context.ts";
 import { ValidationError } from "../../errors.ts";
@@ -117,19 +117,15 @@ async function recordRows(
   );
   const values = missing.map((i, k) => {
     existing.set(hashes[i]!.toString("hex"), appended[k]!);
-    return {
-      orgId: ctx.orgId,
-      factsHash: hashes[i]!,
-      seq: appended[k]!.seq,
-      criterion,
-      subjectId: page[i]!.subjectId,
-    };
+    return { h: hashes[i]!.toString("hex"), s: appended[k]!.seq.toString(), id: page[i]!.subjectId };
   });
-  for (let i = 0; i < values.length; i += 1_000) {
-    await tx
-      .insert(evidenceRows)
-      .values(values.slice(i, i + 1_000))
-      .onConflictDoNothing();
+  if (values.length > 0) {
+    // One JSON parameter for the page, like the audit appends: no per-row bind parameters.
+    await tx.execute(sql`
+      insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id)
+      select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
+      from jsonb_to_recordset(${JSON.stringify(values)}::jsonb) as x(h text, s bigint, id text)
+      on conflict do nothing`);
   }
   return page.map((r, i) => ({
     ...existing.get(hashes[i]!.toString("hex"))!,
