@@ -111,14 +111,17 @@ async function main() {
 
   const keys = generateKeys();
   const port = await freePort();
-  const causeway = start([CLI, "serve", "--port", String(port)], {
-    DATABASE_URL: url,
-    CAUSEWAY_MASTER_KEYS: keys.masterKeys,
-    CAUSEWAY_SESSION_KEYS: keys.sessionKeys,
-    CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
-    LOG_LEVEL: "warn",
-    DATABASE_POOL_MAX: "10",
-  });
+  const causeway = start(
+    [CLI, "serve", "--port", String(port), ...(process.env.BENCH_NO_WORKER === "1" ? ["--no-worker"] : [])],
+    {
+      DATABASE_URL: url,
+      CAUSEWAY_MASTER_KEYS: keys.masterKeys,
+      CAUSEWAY_SESSION_KEYS: keys.sessionKeys,
+      CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
+      LOG_LEVEL: "warn",
+      DATABASE_POOL_MAX: "10",
+    },
+  );
   await waitForHttp(`http://127.0.0.1:${port}/health/ready`, 60_000);
   const secret = randomBytes(24).toString("hex");
   const created = await fetch(`http://127.0.0.1:${port}/api/v1/integrations`, {
