@@ -1,3 +1,4 @@
+import { IntervalScan } from "../jobs/interval-scan.ts";
 import { type EvidenceDeps, orgsNeedingCheckpoint, refreshCheckpoint } from "./checkpoints.ts";
 import { detectionContextDue } from "./detection-context.ts";
 
@@ -21,24 +22,12 @@ export async function checkpointDue(deps: EvidenceDeps): Promise<string[]> {
  * context fetches. Any number of workers may run it: a checkpoint of a size that is already stored is
  * never signed twice (checkpointInTx keeps the first), and a context fetch is claimed per anomaly.
  */
-export class CheckpointScheduler {
-  private timer: NodeJS.Timeout | undefined;
-  private active: Promise<void> | undefined;
-
+export class CheckpointScheduler extends IntervalScan {
   constructor(
     private readonly deps: EvidenceDeps,
-    private readonly intervalMs = 60_000,
-  ) {}
-
-  start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => {
-      if (this.active) return;
-      this.active = this.tick().finally(() => {
-        this.active = undefined;
-      });
-    }, this.intervalMs);
-    this.timer.unref();
+    intervalMs = 60_000,
+  ) {
+    super(intervalMs);
   }
 
   async tick(): Promise<void> {
@@ -53,11 +42,5 @@ export class CheckpointScheduler {
     } catch (error) {
       this.deps.logger.error({ err: error }, "detection context scan failed");
     }
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = undefined;
-    await this.active;
   }
 }
