@@ -29,22 +29,8 @@ export async function appendAudit(tx: OrgTx, ctx: OrgContext, input: AuditInput)
     on conflict (org_id) do update set size = audit_heads.size + 1
     returning size - 1 as seq`);
   const seq = BigInt(rows[0]!.seq);
-  // Millisecond precision: the stored value must equal what the canonical encoding later hashes.
   const at = new Date(Math.floor(Date.now()));
-  const entry = {
-    orgId: ctx.orgId,
-    seq,
-    at,
-    actorKind: ctx.actor.kind,
-    actorId: ctx.actor.id,
-    action: input.action,
-    subjectType: input.subjectType,
-    subjectId: input.subjectId ?? null,
-    // Defence in depth: nothing secret-shaped reaches the permanent record. The JSON round trip makes the
-    // value exactly what jsonb gives back (no undefined, dates as strings), so the leaf hash recomputes.
-    data: JSON.parse(JSON.stringify(redactDeep(input.data ?? {}))) as Record<string, unknown>,
-    requestId: ctx.requestId ?? null,
-  };
+  const entry = auditRowOf(ctx, input, seq, at);
   await tx.insert(auditLog).values(entry);
   // The entry is leaf `seq` of the org's Merkle tree; the head row lock above serializes this append.
   await appendLeaves(new DbTreeStore(tx, ctx.orgId), seq, [entryLeafHash(entry)]);
@@ -71,18 +57,7 @@ export async function appendAuditBatch(
     returning (size - ${inputs.length})::text as start`);
   const start = BigInt(rows[0]!.start);
   const at = new Date(Math.floor(Date.now()));
-  const entries = inputs.map((input, i) => ({
-    orgId: ctx.orgId,
-    seq: start + BigInt(i),
-    at,
-    actorKind: ctx.actor.kind,
-    actorId: ctx.actor.id,
-    action: input.action,
-    subjectType: input.subjectType,
-    subjectId: input.subjectId ?? null,
-    data: normalizeAuditData(input.data ?? {}),
-    requestId: ctx.requestId ?? null,
-  }));
+  const entries = inputs.map((input, i) => auditRowOf(ctx, input, start + BigInt(i), at));
   for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
     // One JSON parameter per chunk, unpacked by Postgres: bulk appends are bound by the database, not by
     // building thousands of bind parameters.
@@ -103,7 +78,30 @@ export async function appendAuditBatch(
   return entries.map((e, i) => ({ seq: e.seq, leafHash: leaves[i]! }));
 }
 
-/** Exactly what the log stores for `data` (secrets scrubbed, a jsonb round trip), so hashes of it recompute. */
+/**
+ * The stored row of one entry. `at` has millisecond precision, the value the canonical encoding later
+ * hashes; `data` is normalized (see normalizeAuditData), so the leaf hash recomputes from the row.
+ */
+function auditRowOf(ctx: OrgContext, input: AuditInput, seq: bigint, at: Date) {
+  return {
+    orgId: ctx.orgId,
+    seq,
+    at,
+    actorKind: ctx.actor.kind,
+    actorId: ctx.actor.id,
+    action: input.action,
+    subjectType: input.subjectType,
+    subjectId: input.subjectId ?? null,
+    data: normalizeAuditData(input.data ?? {}),
+    requestId: ctx.requestId ?? null,
+  };
+}
+
+/**
+ * Exactly what the log stores for `data`: nothing secret-shaped reaches the permanent record (defence in
+ * depth), and the JSON round trip makes it exactly what jsonb gives back (no undefined, dates as strings),
+ * so hashes of it recompute.
+ */
 export function normalizeAuditData(data: Record<string, unknown>): Record<string, unknown> {
   return JSON.parse(JSON.stringify(redactDeep(data))) as Record<string, unknown>;
 }
