@@ -23,7 +23,7 @@ import { healthRoutes, type ReadinessCheck } from "./http/health-routes.ts";
 import { meRoutes } from "./http/me-routes.ts";
 import { requestId, requestLogger, requireAuth } from "./http/middleware.ts";
 import { problemFor, problemResponse, toProblem } from "./http/problem.ts";
-import { rateLimit } from "./http/rate-limit.ts";
+import { declareRateLimitResponses, rateLimit } from "./http/rate-limit.ts";
 import { RouteTable } from "./http/route-security.ts";
 import { createRouter } from "./http/router.ts";
 import type { AppEnv } from "./http/types.ts";
@@ -128,6 +128,7 @@ export function buildApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     scheme: "bearer",
     description: "An API key (cw_…) or an access token.",
   });
+  declareRateLimitResponses(app);
   app.doc31("/openapi.json", OPENAPI_INFO);
   app.get("/docs", Scalar({ url: "/openapi.json", pageTitle: "Causeway API" }));
 

@@ -21,7 +21,7 @@ export function apiKeyRoutes(deps: AccountsDeps) {
       request: { body: { required: true, content: { "application/json": { schema: CreateApiKeyBody } } } },
       responses: {
         201: { description: "created", content: { "application/json": { schema: CreatedApiKeySchema } } },
-        ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
       },
     }),
     async (c) => {
@@ -46,7 +46,7 @@ export function apiKeyRoutes(deps: AccountsDeps) {
           description: "a page of keys",
           content: { "application/json": { schema: listSchema(ApiKeySchema, "ApiKeyList") } },
         },
-        ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
       },
     }),
     async (c) => {
@@ -71,7 +71,7 @@ export function apiKeyRoutes(deps: AccountsDeps) {
       request: { params: IdParam },
       responses: {
         204: { description: "revoked" },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {

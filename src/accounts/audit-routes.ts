@@ -31,7 +31,7 @@ export function auditRoutes(deps: { db: Database }) {
           description: "a page of entries",
           content: { "application/json": { schema: listSchema(AuditEntrySchema, "AuditEntryList") } },
         },
-        ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
       },
     }),
     async (c) => {

@@ -49,7 +49,7 @@ export function authRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       request: { body: { required: true, content: { "application/json": { schema: LoginBody } } } },
       responses: {
         200: { description: "signed in", headers: setCookieHeader, content: tokenContent },
-        ...problemResponses("validation_failed", "unauthenticated", "rate_limited"),
+        ...problemResponses("validation_failed", "unauthenticated"),
       },
     }),
     async (c) => {
@@ -71,7 +71,7 @@ export function authRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       ...publicRoute("auth"),
       responses: {
         200: { description: "refreshed", headers: setCookieHeader, content: tokenContent },
-        ...problemResponses("unauthenticated", "rate_limited"),
+        ...problemResponses("unauthenticated"),
       },
     }),
     async (c) => {
@@ -96,7 +96,7 @@ export function authRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       ...secured("member"),
       responses: {
         204: { description: "signed out; the refresh cookie is cleared" },
-        ...problemResponses("unauthenticated", "bad_request", "rate_limited"),
+        ...problemResponses("unauthenticated", "bad_request"),
       },
     }),
     async (c) => {
@@ -124,7 +124,7 @@ export function authRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
             },
           },
         },
-        ...problemResponses("unauthenticated", "rate_limited"),
+        ...problemResponses("unauthenticated"),
       },
     }),
     async (c) => {
@@ -143,7 +143,7 @@ export function authRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       request: { params: IdParam },
       responses: {
         204: { description: "revoked" },
-        ...problemResponses("unauthenticated", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "not_found", "validation_failed"),
       },
     }),
     async (c) => {

@@ -37,7 +37,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
           description: "a page of members",
           content: { "application/json": { schema: listSchema(MemberSchema, "MemberList") } },
         },
-        ...problemResponses("unauthenticated", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "validation_failed"),
       },
     }),
     async (c) => {
@@ -61,14 +61,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       },
       responses: {
         200: { description: "the member", content: { "application/json": { schema: MemberSchema } } },
-        ...problemResponses(
-          "unauthenticated",
-          "forbidden",
-          "not_found",
-          "conflict",
-          "validation_failed",
-          "rate_limited",
-        ),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "conflict", "validation_failed"),
       },
     }),
     async (c) => {
@@ -92,14 +85,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       request: { params: IdParam },
       responses: {
         204: { description: "removed" },
-        ...problemResponses(
-          "unauthenticated",
-          "forbidden",
-          "not_found",
-          "conflict",
-          "validation_failed",
-          "rate_limited",
-        ),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "conflict", "validation_failed"),
       },
     }),
     async (c) => {
@@ -120,7 +106,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       },
       responses: {
         201: { description: "invited", content: { "application/json": { schema: CreatedInvitationSchema } } },
-        ...problemResponses("unauthenticated", "forbidden", "conflict", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "conflict", "validation_failed"),
       },
     }),
     async (c) => {
@@ -143,7 +129,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
           description: "a page of invitations",
           content: { "application/json": { schema: listSchema(InvitationSchema, "InvitationList") } },
         },
-        ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
       },
     }),
     async (c) => {
@@ -167,7 +153,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       request: { params: IdParam },
       responses: {
         204: { description: "revoked" },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {
@@ -188,7 +174,7 @@ export function memberRoutes(deps: AccountsDeps, options: AccountsHttpOptions) {
       },
       responses: {
         201: { description: "joined", content: { "application/json": { schema: AcceptedInvitationSchema } } },
-        ...problemResponses("unauthenticated", "conflict", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "conflict", "validation_failed"),
       },
     }),
     async (c) => {

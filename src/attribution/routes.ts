@@ -28,7 +28,7 @@ export function attributionRoutes(db: Database, enqueue: EnqueueAttribution) {
             },
           },
         },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {

@@ -42,17 +42,10 @@ const KeyParam = z.object({
 });
 const member = secured("member");
 const admin = secured("admin");
-const readErrors = problemResponses("unauthenticated", "validation_failed", "rate_limited");
-const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed", "rate_limited");
-const writeErrors = problemResponses(
-  "unauthenticated",
-  "forbidden",
-  "validation_failed",
-  "conflict",
-  "rate_limited",
-);
+const readErrors = problemResponses("unauthenticated", "validation_failed");
+const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed");
+const writeErrors = problemResponses("unauthenticated", "forbidden", "validation_failed", "conflict");
 const syncErrors = problemResponses(
-  "rate_limited",
   "unauthenticated",
   "forbidden",
   "not_found",
@@ -220,7 +213,7 @@ export function changeRoutes(deps: ChangesDeps) {
       request: { params: IdParam },
       responses: {
         204: { description: "deleted" },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {

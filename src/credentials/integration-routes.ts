@@ -76,13 +76,7 @@ export function integrationRoutes(service: IntegrationService) {
       request: { body: { required: true, content: json(CreateBody) } },
       responses: {
         201: { description: "connected", content: json(IntegrationWithSecretSchema) },
-        ...problemResponses(
-          "validation_failed",
-          "invalid_json",
-          "unauthenticated",
-          "forbidden",
-          "rate_limited",
-        ),
+        ...problemResponses("validation_failed", "invalid_json", "unauthenticated", "forbidden"),
       },
     }),
     async (c) => {
@@ -103,7 +97,7 @@ export function integrationRoutes(service: IntegrationService) {
       request: { query: ListIntegrationsInput },
       responses: {
         200: { description: "a page of integrations", content: json(IntegrationListSchema) },
-        ...problemResponses("validation_failed", "unauthenticated", "rate_limited"),
+        ...problemResponses("validation_failed", "unauthenticated"),
       },
     }),
     async (c) => c.json(await service.listIntegrations(c.get("auth"), c.req.valid("query")), 200),
@@ -119,7 +113,7 @@ export function integrationRoutes(service: IntegrationService) {
       request: { params: IdParam },
       responses: {
         200: { description: "the integration", content: json(IntegrationSchema) },
-        ...problemResponses("validation_failed", "unauthenticated", "not_found", "rate_limited"),
+        ...problemResponses("validation_failed", "unauthenticated", "not_found"),
       },
     }),
     async (c) => c.json(await service.getIntegration(c.get("auth"), c.req.valid("param").id), 200),
@@ -142,7 +136,6 @@ export function integrationRoutes(service: IntegrationService) {
           "forbidden",
           "not_found",
           "conflict",
-          "rate_limited",
         ),
       },
     }),
@@ -167,7 +160,7 @@ export function integrationRoutes(service: IntegrationService) {
       request: { params: IdParam },
       responses: {
         204: { description: "deleted" },
-        ...problemResponses("validation_failed", "unauthenticated", "forbidden", "not_found", "rate_limited"),
+        ...problemResponses("validation_failed", "unauthenticated", "forbidden", "not_found"),
       },
     }),
     async (c) => {

@@ -53,7 +53,6 @@ export function proxyRoutes(proxy: QueryProxy) {
           "invalid_json",
           "unauthenticated",
           "not_found",
-          "rate_limited",
           "upstream_error",
           "upstream_timeout",
         ),

@@ -49,7 +49,7 @@ const wireCheckpoint = (c: Awaited<ReturnType<typeof getLatestCheckpoint>>) => (
   signedAt: c.signedAt.toISOString(),
 });
 
-const errors = problemResponses("unauthenticated", "forbidden", "rate_limited");
+const errors = problemResponses("unauthenticated", "forbidden");
 
 /** Checkpoints, verifier keys and proofs of the org's audit tree. Sizes come from stored checkpoints only. */
 export function auditEvidenceRoutes(deps: EvidenceDeps) {
@@ -129,7 +129,7 @@ export function auditEvidenceRoutes(deps: EvidenceDeps) {
             },
           },
         },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {
@@ -167,7 +167,7 @@ export function auditEvidenceRoutes(deps: EvidenceDeps) {
             },
           },
         },
-        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "validation_failed"),
       },
     }),
     async (c) => {

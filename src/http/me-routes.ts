@@ -23,7 +23,7 @@ export function meRoutes() {
       "x-causeway-role": "member",
       responses: {
         200: { description: "the caller", content: { "application/json": { schema: MeSchema } } },
-        ...problemResponses("unauthenticated", "rate_limited"),
+        ...problemResponses("unauthenticated"),
       },
     }),
     (c) => {

@@ -1,6 +1,8 @@
 import { getConnInfo } from "@hono/node-server/conninfo";
+import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { RateLimitedError, type RateLimiter, rateLimitHeaders } from "../accounts/rate-limiter.ts";
+import { problemResponses } from "./problem.ts";
 import type { RouteTable } from "./route-security.ts";
 import type { AppEnv } from "./types.ts";
 
@@ -46,4 +48,16 @@ export function rateLimit(
     for (const [name, value] of Object.entries(rateLimitHeaders(result))) c.header(name, value);
     await next();
   };
+}
+
+/**
+ * The limiter runs on every /api route, so every /api route answers 429: declared here, once, in each
+ * route's OpenAPI responses (a route that already declares a 429 keeps its own description).
+ */
+export function declareRateLimitResponses(app: OpenAPIHono<AppEnv>): void {
+  const tooMany = problemResponses("rate_limited")[429]!;
+  for (const definition of app.openAPIRegistry.definitions) {
+    if (definition.type !== "route" || !definition.route.path.startsWith("/api/")) continue;
+    definition.route.responses[429] ??= tooMany;
+  }
 }

@@ -17,8 +17,8 @@ import {
 } from "./wire.ts";
 
 const IdParam = z.object({ id: z.uuid().openapi({ param: { name: "id", in: "path" } }) });
-const readErrors = problemResponses("unauthenticated", "validation_failed", "rate_limited");
-const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed", "rate_limited");
+const readErrors = problemResponses("unauthenticated", "validation_failed");
+const oneErrors = problemResponses("unauthenticated", "not_found", "validation_failed");
 
 export function incidentRoutes(db: Database) {
   const router = createRouter();

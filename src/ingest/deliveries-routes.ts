@@ -43,7 +43,7 @@ export function deliveryRoutes(db: Database, onReplayed: () => void) {
           description: "a page of deliveries",
           content: { "application/json": { schema: listSchema(DeliverySchema, "DeliveryList") } },
         },
-        ...problemResponses("unauthenticated", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "validation_failed"),
       },
     }),
     async (c) => {
@@ -75,14 +75,7 @@ export function deliveryRoutes(db: Database, onReplayed: () => void) {
           description: "queued again",
           content: { "application/json": { schema: z.object({ replayed: z.array(z.uuid()) }) } },
         },
-        ...problemResponses(
-          "unauthenticated",
-          "forbidden",
-          "not_found",
-          "conflict",
-          "validation_failed",
-          "rate_limited",
-        ),
+        ...problemResponses("unauthenticated", "forbidden", "not_found", "conflict", "validation_failed"),
       },
     }),
     async (c) => {

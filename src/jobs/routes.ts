@@ -39,7 +39,7 @@ export function jobRoutes(listDead: ListDeadJobs) {
             },
           },
         },
-        ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+        ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
       },
     }),
     async (c) => {

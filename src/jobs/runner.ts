@@ -129,21 +129,7 @@ export class JobRunner {
 
   /** Jobs that ended in a dead-letter queue, newest first. */
   async listDead(queue: string, limit = 50): Promise<DeadJob[]> {
-    const dead = deadLetterQueueOf(queue);
-    const db = this.boss.getDb();
-    const { rows } = await db.executeSql(
-      `select id, data, created_on from pgboss.job where name = $1
-       union all select id, data, created_on from pgboss.archive where name = $1
-       order by created_on desc limit $2`,
-      [dead, limit],
-    );
-    return rows.map((row: { id: string; data: Record<string, unknown>; created_on: Date }) => ({
-      id: row.id,
-      queue,
-      payload: row.data.payload,
-      reason: String(row.data.reason ?? "failed after retries"),
-      failedAt: String(row.data.failedAt ?? row.created_on.toISOString()),
-    }));
+    return this.queryDead([queue], undefined, limit);
   }
 
   /**
@@ -151,18 +137,19 @@ export class JobRunner {
    * (every tenant job carries `orgId`). What `GET /api/v1/jobs/dead` shows an admin.
    */
   async listDeadForOrg(orgId: string, limit = 50): Promise<DeadJob[]> {
-    const queues = [...this.definitions.keys()];
+    return this.queryDead([...this.definitions.keys()], orgId, limit);
+  }
+
+  /** Dead jobs of these queues (live and archived), optionally only those whose payload names the org. */
+  private async queryDead(queues: string[], orgId: string | undefined, limit: number): Promise<DeadJob[]> {
     if (queues.length === 0) return [];
     const names = queues.map(deadLetterQueueOf);
-    const db = this.boss.getDb();
-    const { rows } = await db.executeSql(
-      `select name, id, data, created_on from pgboss.job
-        where name = any($1::text[]) and data->'payload'->>'orgId' = $2
-       union all
-       select name, id, data, created_on from pgboss.archive
-        where name = any($1::text[]) and data->'payload'->>'orgId' = $2
+    const where = `name = any($1::text[]) and ($2::text is null or data->'payload'->>'orgId' = $2)`;
+    const { rows } = await this.boss.getDb().executeSql(
+      `select name, id, data, created_on from pgboss.job where ${where}
+       union all select name, id, data, created_on from pgboss.archive where ${where}
        order by created_on desc limit $3`,
-      [names, orgId, limit],
+      [names, orgId ?? null, limit],
     );
     return rows.map((row: { name: string; id: string; data: Record<string, unknown>; created_on: Date }) => ({
       id: row.id,

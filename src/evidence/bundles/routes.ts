@@ -117,7 +117,7 @@ export function complianceRoutes(deps: EvidenceDeps) {
               "text/markdown": { schema: z.string() },
             },
           },
-          ...problemResponses("unauthenticated", "forbidden", "validation_failed", "rate_limited"),
+          ...problemResponses("unauthenticated", "forbidden", "validation_failed"),
         },
       }),
       async (c) => {
