@@ -24,7 +24,9 @@ const secretValue = z
   .string()
   .min(1)
   .max(16_384)
-  .refine((s) => s.trim() !== "", "must not be blank");
+  .refine((s) => s.trim() !== "", "must not be blank")
+  // Postgres text cannot hold U+0000 (it failed in the insert as a 500); no real token or key contains it.
+  .refine((s) => !s.includes("\0"), "must not contain the NUL character (U+0000)");
 // A webhook secret guards an endpoint on the internet: short shared tokens are guessable.
 const webhookSecretValue = secretValue.refine((s) => s.length >= 16, "must be at least 16 characters");
 

@@ -1,7 +1,8 @@
 /**
  * Postgres text and jsonb cannot hold U+0000: a NUL in a filter (`?service=a%00b`) passed validation and
  * failed in the query as a 500. The router's validation hook (src/http/router.ts) runs this on every
- * validated query, path and JSON body under /api, so no route or field schema has to remember it.
+ * validated query and path under /api, so no route has to remember it. JSON bodies are validated per field
+ * by their schemas (single-line texts reject control characters), which report every bad field at once.
  * Returns where the NUL characters are (at most `max`), as field-error paths; empty when there are none.
  */
 export function nulCharacterPaths(value: unknown, max = 20): string[] {

@@ -20,10 +20,9 @@ export function createRouter(): OpenAPIHono<AppEnv> {
           }),
         );
       }
-      // A query, path or JSON value valid by its schema, but holding U+0000 (src/http/nul-characters.ts).
+      // A query or path value valid by its schema, but holding U+0000 (src/http/nul-characters.ts).
       const nul =
-        c.req.path.startsWith("/api/") &&
-        (result.target === "query" || result.target === "param" || result.target === "json")
+        c.req.path.startsWith("/api/") && (result.target === "query" || result.target === "param")
           ? nulCharacterPaths(result.data)
           : [];
       if (nul.length > 0) {

@@ -62,8 +62,11 @@ const TimelineSchema = z
   })
   .openapi("IncidentTimeline");
 
-/** Free text, several lines allowed (U+0000 is refused for every /api body by the router). */
-const Note = z.string().max(2000);
+/** Free text, several lines allowed; Postgres text cannot hold U+0000, so that is refused here. */
+const Note = z
+  .string()
+  .max(2000)
+  .refine((s) => !s.includes("\0"), "must not contain the NUL character (U+0000)");
 
 const ResolveBody = z
   .object({
