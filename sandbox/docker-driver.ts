@@ -12,6 +12,7 @@ import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import { AppError, ValidationError } from "../src/errors.ts";
 import { DockerStreamDemuxer } from "./docker-stream.ts";
+import { batchArgv, newBoundary, splitBatchResult, validateBatch } from "./batch.ts";
 import {
   CappedBuffer,
   type ExecOptions,
@@ -228,6 +229,19 @@ export class DockerSandboxDriver implements SandboxDriver {
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  async execBatch(
+    handle: SandboxHandle,
+    commands: readonly (readonly string[])[],
+    opts: ExecOptions,
+  ): Promise<ExecResult[]> {
+    validateBatch(commands);
+    for (const argv of commands) validateExec(argv, opts);
+    if (commands.length === 1) return [await this.exec(handle, commands[0]!, opts)];
+    const boundary = newBoundary();
+    const result = await this.exec(handle, batchArgv(commands, boundary), opts);
+    return splitBatchResult(result, boundary, commands.length);
   }
 
   async list(): Promise<SandboxInfo[]> {

@@ -79,6 +79,16 @@ export interface SandboxDriver {
   ensure(spec: SandboxSpec): Promise<SandboxHandle>;
   /** Runs argv (no shell) inside the sandbox. Resolves for any exit code and on timeout. */
   exec(handle: SandboxHandle, argv: readonly string[], opts: ExecOptions): Promise<ExecResult>;
+  /**
+   * Runs several commands, in order, in as few round trips as the driver can (one exec for Docker; see
+   * batch.ts). One result per command, in the order given. `opts` covers the whole batch: the timeout is
+   * for all of it and the output cap for all stdout (and all stderr) together.
+   */
+  execBatch(
+    handle: SandboxHandle,
+    commands: readonly (readonly string[])[],
+    opts: ExecOptions,
+  ): Promise<ExecResult[]>;
   list(): Promise<SandboxInfo[]>;
   /** Removes expired, stopped and orphaned sandboxes. */
   reap(now: Date): Promise<ReapResult>;

@@ -10,6 +10,7 @@ import { mkdtemp, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { ValidationError } from "../src/errors.ts";
+import { validateBatch } from "./batch.ts";
 import {
   CappedBuffer,
   type ExecOptions,
@@ -117,6 +118,16 @@ export class LocalSandboxDriver implements SandboxDriver {
     };
     this.sandboxes.set(handle.id, { handle, mirrorPath: spec.mirrorPath, home });
     return handle;
+  }
+
+  /** Local commands are plain spawns with no engine round trip: the batch simply runs them concurrently. */
+  async execBatch(
+    handle: SandboxHandle,
+    commands: readonly (readonly string[])[],
+    opts: ExecOptions,
+  ): Promise<ExecResult[]> {
+    validateBatch(commands);
+    return Promise.all(commands.map((argv) => this.exec(handle, argv, opts)));
   }
 
   async exec(handle: SandboxHandle, argv: readonly string[], opts: ExecOptions): Promise<ExecResult> {

@@ -506,6 +506,7 @@ export async function runAttribution(
 
   const timings = timer.finish();
   timings["gitCommands"] = git.commands;
+  timings["sandboxExecs"] = git.execs;
   await store(deps, ctx, anomalyId, {
     status: result.status,
     repositoryId: repo.id,

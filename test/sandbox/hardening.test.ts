@@ -340,6 +340,50 @@ describe.skipIf(probe.skip)(probe.title("docker sandbox"), () => {
       expect(unknown.exitCode).toBe(128);
       expect(() => readIsAncestor(unknown)).toThrow(SandboxError);
     });
+    it("runs a batch in one exec: per-command results, no argument read as shell syntax", async () => {
+      const { c1, c3 } = fixture.commits;
+      const opts = { timeoutMs: 20_000, maxOutputBytes: 1 << 20 };
+      const hostile = ["$(id)", "`id`", "a;id", "'quoted'", 'x"y', "line\nbreak", "$1", "*", ""];
+      const results = await driver.execBatch(
+        handle,
+        [
+          ["printf", "%s|", ...hostile],
+          blameArgs(c3, "src/app.js", { lineStart: 2, lineEnd: 2 }),
+          ["ls", "/nonexistent"],
+          // A shell builtin by name: started through env, it is looked up as a program and not found.
+          ["eval", "echo pwned"],
+          isAncestorArgs(c1, c3),
+          ["printf", "no newline at the end"],
+        ],
+        opts,
+      );
+      expect(results).toHaveLength(6);
+      expect(text(results[0]!.stdout)).toBe(`${hostile.join("|")}|`);
+      expect(results[0]!.exitCode).toBe(0);
+      const single = await run(blameArgs(c3, "src/app.js", { lineStart: 2, lineEnd: 2 }));
+      expect(results[1]!.stdout.equals(single.stdout)).toBe(true);
+      expect(results[1]!.exitCode).toBe(0);
+      expect(results[2]!.exitCode).toBe(2);
+      expect(text(results[2]!.stderr)).toMatch(/No such file or directory/);
+      expect(results[2]!.stdout.length).toBe(0);
+      expect(results[3]!.exitCode).toBe(127);
+      expect(text(results[3]!.stdout)).not.toContain("pwned");
+      expect(readIsAncestor(results[4]!)).toBe(true);
+      expect(text(results[5]!.stdout)).toBe("no newline at the end");
+      expect(results.every((r) => !r.timedOut && !r.truncated)).toBe(true);
+
+      // The output cap covers the whole batch: what finished before it is whole, the rest is flagged.
+      const capped = await driver.execBatch(
+        handle,
+        [["printf", "small"], ["head", "-c", "300000", "/dev/zero"], ["printf", "never seen"]],
+        { ...opts, maxOutputBytes: 4096 },
+      );
+      expect(text(capped[0]!.stdout)).toBe("small");
+      expect(capped[0]!.truncated).toBe(false);
+      expect(capped[1]!.truncated).toBe(true);
+      expect(capped[1]!.exitCode).toBeNull();
+      expect(capped[2]!.truncated).toBe(true);
+    });
   });
 
   describe("lifecycle", () => {
