@@ -29,16 +29,20 @@ describe("batchArgv", () => {
     const script = argv[2]!;
     expect(script).not.toContain("rm -rf");
     expect(script).not.toContain("id`");
-    expect(script).toContain('env -- "${2}" "${3}" "${4}"');
-    expect(script).toContain('env -- "${5}" "${6}" "${7}"');
+    const ref = (n: number) => `"$\{${n}}"`;
+    expect(script).toContain(`env -- ${ref(2)} ${ref(3)} ${ref(4)}`);
+    expect(script).toContain(`env -- ${ref(5)} ${ref(6)} ${ref(7)}`);
     expect(argv.slice(3)).toEqual(["sh", B, "git", "show", "$(rm -rf /)", "printf", "%s", "`id`"]);
   });
 
   it("refuses an empty batch, an oversized one and program names that env would read as options", () => {
     expect(() => batchArgv([], B)).toThrow(ValidationError);
-    expect(() => batchArgv(Array.from({ length: MAX_BATCH_COMMANDS + 1 }, () => ["true"]), B)).toThrow(
-      ValidationError,
-    );
+    expect(() =>
+      batchArgv(
+        Array.from({ length: MAX_BATCH_COMMANDS + 1 }, () => ["true"]),
+        B,
+      ),
+    ).toThrow(ValidationError);
     expect(() => batchArgv([["-i", "sh"]], B)).toThrow(ValidationError);
     expect(() => batchArgv([["PATH=/tmp", "git"]], B)).toThrow(ValidationError);
     expect(() => batchArgv([["git; id"]], B)).toThrow(ValidationError);

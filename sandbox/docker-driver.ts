@@ -11,8 +11,8 @@ import { stat } from "node:fs/promises";
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
 import { AppError, ValidationError } from "../src/errors.ts";
-import { DockerStreamDemuxer } from "./docker-stream.ts";
 import { batchArgv, newBoundary, splitBatchResult, validateBatch } from "./batch.ts";
+import { DockerStreamDemuxer } from "./docker-stream.ts";
 import {
   CappedBuffer,
   type ExecOptions,

@@ -3,8 +3,9 @@
  * here (through sandbox/git-commands.ts, which refuses anything but read-only subcommands); the output
  * comes back as text and is parsed on the server.
  */
-import type { ExecResult, SandboxDriver, SandboxHandle } from "../../sandbox/driver.ts";
+
 import { MAX_BATCH_COMMANDS } from "../../sandbox/batch.ts";
+import type { ExecResult, SandboxDriver, SandboxHandle } from "../../sandbox/driver.ts";
 import { SandboxError } from "../../sandbox/driver.ts";
 import { gitArgv, lsTreeArgs } from "../../sandbox/git-commands.ts";
 import { type BlameLine, parseBlamePorcelain } from "./blame-parser.ts";

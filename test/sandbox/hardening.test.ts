@@ -375,7 +375,11 @@ describe.skipIf(probe.skip)(probe.title("docker sandbox"), () => {
       // The output cap covers the whole batch: what finished before it is whole, the rest is flagged.
       const capped = await driver.execBatch(
         handle,
-        [["printf", "small"], ["head", "-c", "300000", "/dev/zero"], ["printf", "never seen"]],
+        [
+          ["printf", "small"],
+          ["head", "-c", "300000", "/dev/zero"],
+          ["printf", "never seen"],
+        ],
         { ...opts, maxOutputBytes: 4096 },
       );
       expect(text(capped[0]!.stdout)).toBe("small");
