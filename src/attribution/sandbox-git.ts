@@ -75,7 +75,9 @@ export class SandboxGit {
             opts,
           );
     run.then(
-      (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+      (results) => {
+        for (const [i, p] of batch.entries()) p.resolve(results[i]!);
+      },
       (error: unknown) => {
         for (const p of batch) p.reject(error);
       },
