@@ -40,8 +40,17 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         censor: REDACTED,
       },
       formatters: {
-        log: (object) => redactDeep(object) as Record<string, unknown>,
+        // Errors are serialized here, whatever their key: pino runs this formatter before any serializer,
+        // and a deep copy of an Error keeps only its enumerable fields (no message, no stack).
+        log: (object) =>
+          redactDeep(
+            Object.fromEntries(
+              Object.entries(object).map(([k, v]) => [k, v instanceof Error ? serializeError(v) : v]),
+            ),
+          ) as Record<string, unknown>,
       },
+      // Replaces pino's default `err` serializer, which would re-wrap the formatter's output.
+      serializers: { err: (value: unknown) => (value instanceof Error ? serializeError(value) : value) },
       hooks: {
         logMethod(args, method) {
           // The message string itself may carry a secret (an upstream error text, say).
@@ -49,7 +58,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
           method.apply(this, scrubbed);
         },
       },
-      serializers: { err: serializeError },
     },
     destination,
   );
