@@ -39,6 +39,15 @@ const envSchema = z.object({
   CAUSEWAY_SESSION_KEYS: z.string().min(1).optional(),
   /** `name:base64(pkcs8 Ed25519 private key)` for signing audit checkpoints. */
   CAUSEWAY_CHECKPOINT_KEY: z.string().min(1).optional(),
+  /** Directory every new audit checkpoint is also written to (`<dir>/<org id>/checkpoint`). */
+  CAUSEWAY_CHECKPOINT_PUBLISH_DIR: z.string().min(1).optional(),
+  /** Bare git repository every new audit checkpoint is also committed to. */
+  CAUSEWAY_CHECKPOINT_PUBLISH_GIT: z.string().min(1).optional(),
+  /** A remote configured on that repository, pushed to after each commit. */
+  CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, "must be the name of a git remote")
+    .optional(),
 
   SENTRY_DSN: z.url().optional(),
   SENTRY_ENVIRONMENT: z.string().optional(),
@@ -82,6 +91,11 @@ export interface Config {
     sessionKeys: string | undefined;
     checkpointKey: string | undefined;
   };
+  checkpoints: {
+    publishDir: string | undefined;
+    /** A bare repository to commit checkpoints to, and the remote to push them to. */
+    publishGit: { repo: string; remote: string | undefined } | undefined;
+  };
   sentry: { dsn: string | undefined; environment: string | undefined };
   anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
@@ -115,6 +129,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (e.DATABASE_URL === undefined && e.CAUSEWAY_EMBEDDED_PG_PORT === 5432) {
     throw new ConfigError(["CAUSEWAY_EMBEDDED_PG_PORT: must not be 5432, a system Postgres may hold it"]);
   }
+  if (
+    e.CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE !== undefined &&
+    e.CAUSEWAY_CHECKPOINT_PUBLISH_GIT === undefined
+  ) {
+    throw new ConfigError(["CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: needs CAUSEWAY_CHECKPOINT_PUBLISH_GIT"]);
+  }
   return {
     env: e.NODE_ENV,
     http: {
@@ -138,6 +158,12 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       masterKeys: e.CAUSEWAY_MASTER_KEYS,
       sessionKeys: e.CAUSEWAY_SESSION_KEYS,
       checkpointKey: e.CAUSEWAY_CHECKPOINT_KEY,
+    },
+    checkpoints: {
+      publishDir: e.CAUSEWAY_CHECKPOINT_PUBLISH_DIR,
+      publishGit: e.CAUSEWAY_CHECKPOINT_PUBLISH_GIT
+        ? { repo: e.CAUSEWAY_CHECKPOINT_PUBLISH_GIT, remote: e.CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE }
+        : undefined,
     },
     sentry: { dsn: e.SENTRY_DSN, environment: e.SENTRY_ENVIRONMENT },
     anthropic: { apiKey: e.ANTHROPIC_API_KEY, baseUrl: e.ANTHROPIC_BASE_URL },

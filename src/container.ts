@@ -36,6 +36,7 @@ import { IntegrationService } from "./credentials/integrations.ts";
 import { parseMasterKeys } from "./credentials/keyring.ts";
 import { QueryProxy } from "./credentials/proxy.ts";
 import { CredentialStore } from "./credentials/store.ts";
+import { GitCheckpointPublisher } from "./evidence/checkpoint-git.ts";
 import type { EvidenceDeps } from "./evidence/checkpoints.ts";
 import { parseCheckpointKey } from "./evidence/signer.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
@@ -276,12 +277,12 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
   });
   c.register(TOKENS.Evidence, {
     useFactory: instanceCachingFactory((dc): EvidenceDeps => {
-      const publishDir = process.env.CAUSEWAY_CHECKPOINT_PUBLISH_DIR;
+      const config = dc.resolve<Config>(TOKENS.Config);
       return {
         db: dc.resolve<Database>(TOKENS.Database),
         logger: dc.resolve<Logger>(TOKENS.Logger).child({ component: "evidence" }),
         key: parseCheckpointKey(dc.resolve<ResolvedKeys>(TOKENS.Keys).checkpointKey),
-        ...(publishDir ? { publishDir } : {}),
+        ...checkpointPublishing(config),
         // Detection context goes through the query proxy's server-side clients (src/evidence/detection-context.ts).
         proxy: dc.resolve<AppDeps["credentials"]>(TOKENS.Credentials).proxy,
       };
@@ -338,6 +339,15 @@ type OnCommitted = NonNullable<ProcessDeps["onCommitted"]>;
 function composeOnCommitted(...hooks: OnCommitted[]): OnCommitted {
   return async (orgId, outcome) => {
     for (const hook of hooks) await hook(orgId, outcome);
+  };
+}
+
+/** Where new checkpoints are published besides the database (`causeway audit checkpoint` does the same). */
+function checkpointPublishing(config: Config): Pick<EvidenceDeps, "publishDir" | "publishGit"> {
+  const { publishDir, publishGit } = config.checkpoints;
+  return {
+    ...(publishDir ? { publishDir } : {}),
+    ...(publishGit ? { publishGit: new GitCheckpointPublisher(publishGit) } : {}),
   };
 }
 

@@ -6,6 +6,7 @@ import { type Database, type OrgTx, withOrg } from "../../db/client.ts";
 import { type AuditCheckpointRow, auditCheckpoints } from "../../db/schema/evidence.ts";
 import { DbTreeStore } from "./audit-tree.ts";
 import { signCheckpoint } from "./checkpoint.ts";
+import type { GitCheckpointPublisher } from "./checkpoint-git.ts";
 import type { ProxyRunner } from "./detection-context.ts";
 import { rootHash } from "./merkle.ts";
 import { type CheckpointKey, originOf } from "./signer.ts";
@@ -16,6 +17,8 @@ export interface EvidenceDeps {
   key: CheckpointKey;
   /** When set, every new checkpoint is also written to `<dir>/<org id>/checkpoint` and `…/checkpoints/<size>`. */
   publishDir?: string;
+  /** When set, every new checkpoint is also committed to this bare git repository (and pushed, if so set up). */
+  publishGit?: GitCheckpointPublisher;
   /** The query proxy, for detection context (workers only; absent, no context is fetched). */
   proxy?: ProxyRunner;
 }
@@ -116,14 +119,20 @@ export async function refreshCheckpoint(deps: EvidenceDeps, orgId: string): Prom
 }
 
 /**
- * Writes the note where a witness, a git hook or a static site can pick it up. Publishing is best effort:
- * the checkpoint is already stored, so a full disk must not fail the request that signed it.
+ * Writes the note where a witness, a git hook or a static site can pick it up: a directory, a git
+ * repository, or both. Publishing is best effort: the checkpoint is already stored, so a full disk or an
+ * unreachable git remote must not fail the request that signed it. Failures are logged (never with git's
+ * own output, which may carry a remote URL's credential).
  */
 export async function publishCheckpoint(
   deps: EvidenceDeps,
   orgId: string,
   checkpoint: StoredCheckpoint,
 ): Promise<void> {
+  await Promise.all([publishToDir(deps, orgId, checkpoint), publishToGit(deps, orgId, checkpoint)]);
+}
+
+async function publishToDir(deps: EvidenceDeps, orgId: string, checkpoint: StoredCheckpoint): Promise<void> {
   if (!deps.publishDir) return;
   try {
     const dir = path.join(deps.publishDir, orgId);
@@ -139,6 +148,24 @@ export async function publishCheckpoint(
     await rename(tmp, path.join(dir, "checkpoint"));
   } catch (error) {
     deps.logger.warn({ err: error, orgId, size: checkpoint.size.toString() }, "checkpoint publish failed");
+  }
+}
+
+async function publishToGit(deps: EvidenceDeps, orgId: string, checkpoint: StoredCheckpoint): Promise<void> {
+  if (!deps.publishGit) return;
+  try {
+    await deps.publishGit.publish({ orgId, ...checkpoint });
+  } catch (error) {
+    deps.logger.warn(
+      {
+        err: error,
+        orgId,
+        size: checkpoint.size.toString(),
+        repo: deps.publishGit.repo,
+        remote: deps.publishGit.remote,
+      },
+      "checkpoint publish to git failed",
+    );
   }
 }
 

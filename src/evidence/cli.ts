@@ -12,6 +12,7 @@ import { bundleJson, bundleMarkdown, prepareExport } from "./bundles/export.ts";
 import { CRITERIA, type Criterion } from "./bundles/format.ts";
 import { resolveExportRequest } from "./bundles/routes.ts";
 import { BundleVerificationError, verifyBundle } from "./bundles/verify.ts";
+import { GitCheckpointPublisher } from "./checkpoint-git.ts";
 import { type EvidenceDeps, refreshCheckpoint } from "./checkpoints.ts";
 import { parseCheckpointKey } from "./signer.ts";
 
@@ -29,12 +30,13 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 async function evidenceDeps(h: EvidenceCliHelpers, config: Config, db: Database): Promise<EvidenceDeps> {
   const keys = await h.resolveKeys(config);
-  const publishDir = process.env.CAUSEWAY_CHECKPOINT_PUBLISH_DIR;
+  const { publishDir, publishGit } = config.checkpoints;
   return {
     db,
     logger: h.logger,
     key: parseCheckpointKey(keys.checkpointKey),
     ...(publishDir ? { publishDir } : {}),
+    ...(publishGit ? { publishGit: new GitCheckpointPublisher(publishGit) } : {}),
   };
 }
 

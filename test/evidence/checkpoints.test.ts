@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -9,11 +10,13 @@ import { systemContext } from "../../src/context.ts";
 import { appendAudit } from "../../src/evidence/audit.ts";
 import { entryLeafHash } from "../../src/evidence/audit-tree.ts";
 import { openCheckpoint } from "../../src/evidence/checkpoint.ts";
+import { GitCheckpointPublisher } from "../../src/evidence/checkpoint-git.ts";
 import { orgsNeedingCheckpoint, refreshCheckpoint } from "../../src/evidence/checkpoints.ts";
 import { leafHashOfCanonical } from "../../src/evidence/entry.ts";
 import { rootFromLeaves, verifyConsistency, verifyInclusion } from "../../src/evidence/merkle.ts";
 import { checkpointDue } from "../../src/evidence/scheduler.ts";
 import { originOf, parseCheckpointKey } from "../../src/evidence/signer.ts";
+import { createLogger } from "../../src/telemetry/logger.ts";
 import { jsonOf, useTestApp } from "../harness/app.ts";
 import { makeApiKey, makeOrg } from "../harness/factories.ts";
 
@@ -146,6 +149,106 @@ describe("audit checkpoints and proofs", async () => {
     expect(await orgsNeedingCheckpoint(db)).not.toContain(org.id);
     expect(await readFile(path.join(dir, org.id, "checkpoint"), "utf8")).toBe(cp.note);
     expect(await readFile(path.join(dir, org.id, "checkpoints", cp.size.toString()), "utf8")).toBe(cp.note);
+  });
+
+  const git = (cwd: string, ...args: string[]) =>
+    execFileSync("git", args, {
+      cwd,
+      env: {
+        PATH: process.env.PATH ?? "",
+        LC_ALL: "C",
+        GIT_CONFIG_NOSYSTEM: "1",
+        GIT_CONFIG_GLOBAL: "/dev/null",
+      },
+      encoding: "utf8",
+    }).trim();
+
+  it("commits every new checkpoint to a bare git repository and pushes it to the repository's remote", async () => {
+    const { org } = await makeOrg(db);
+    const base = await mkdtemp(path.join(tmpdir(), "causeway-publish-git-"));
+    const [repo, remote] = [path.join(base, "checkpoints.git"), path.join(base, "remote.git")];
+    git(base, "init", "--bare", "-q", "--initial-branch=main", repo);
+    git(base, "init", "--bare", "-q", "--initial-branch=main", remote);
+    git(repo, "remote", "add", "origin", remote);
+    const deps = {
+      db,
+      logger: pino({ level: "silent" }),
+      key: parseCheckpointKey(t.keys.checkpointKey),
+      publishGit: new GitCheckpointPublisher({ repo, remote: "origin" }),
+    };
+    const first = await refreshCheckpoint(deps, org.id);
+    await addEntries(org.id, 2);
+    const second = await refreshCheckpoint(deps, org.id);
+    // Unchanged log: no new checkpoint, no new commit.
+    await refreshCheckpoint(deps, org.id);
+
+    expect(git(repo, "rev-list", "--count", "main")).toBe("2");
+    expect(git(repo, "ls-tree", "-r", "--name-only", "main").split("\n").sort()).toEqual(
+      [
+        `${org.id}/checkpoint`,
+        `${org.id}/checkpoints/${first.size}`,
+        `${org.id}/checkpoints/${second.size}`,
+      ].sort(),
+    );
+    const show = (rev: string, file: string) => `${git(repo, "show", `${rev}:${org.id}/${file}`)}\n`;
+    expect(show("main", "checkpoint")).toBe(second.note);
+    expect(show("main", `checkpoints/${first.size}`)).toBe(first.note);
+    expect(show("main", `checkpoints/${second.size}`)).toBe(second.note);
+    expect(show("main~1", "checkpoint")).toBe(first.note);
+    expect(git(repo, "log", "--format=%s", "main").split("\n")).toEqual([
+      `Checkpoint ${originOf(org.id)} at size ${second.size}`,
+      `Checkpoint ${originOf(org.id)} at size ${first.size}`,
+    ]);
+    // The published notes verify with the served key.
+    const vkey = parseCheckpointKey(t.keys.checkpointKey).verifierKey;
+    expect(openCheckpoint(show("main", "checkpoint"), [vkey], { origin: originOf(org.id) }).size).toBe(
+      second.size,
+    );
+    expect(git(remote, "rev-parse", "main")).toBe(git(repo, "rev-parse", "main"));
+  });
+
+  it("logs a failed git publish without secrets and still serves the checkpoint", async () => {
+    const { org, apiKey } = await makeOrg(db);
+    const lines: string[] = [];
+    const logger = createLogger("info", { write: (line: string) => void lines.push(line) });
+    const base = await mkdtemp(path.join(tmpdir(), "causeway-publish-git-"));
+    const deps = {
+      db,
+      logger,
+      key: parseCheckpointKey(t.keys.checkpointKey),
+      publishGit: new GitCheckpointPublisher({ repo: path.join(base, "missing.git") }),
+    };
+    const cp = await refreshCheckpoint(deps, org.id);
+    expect(cp.size).toBeGreaterThan(0n);
+    const logged = lines.map((l) => JSON.parse(l));
+    expect(logged).toContainEqual(
+      expect.objectContaining({
+        level: 40,
+        msg: "checkpoint publish to git failed",
+        orgId: org.id,
+        size: cp.size.toString(),
+        err: expect.objectContaining({ message: "git rev-parse failed (exit 128, not_found)" }),
+      }),
+    );
+
+    // A remote URL carrying a credential: the push fails and nothing of the URL reaches the log.
+    const repo = path.join(base, "checkpoints.git");
+    git(base, "init", "--bare", "-q", "--initial-branch=main", repo);
+    git(repo, "remote", "add", "origin", "https://causeway:ghp_s3cretS3cretS3cretS3cret00@127.0.0.1:9/x.git");
+    await addEntries(org.id, 1);
+    lines.length = 0;
+    const next = await refreshCheckpoint(
+      { ...deps, publishGit: new GitCheckpointPublisher({ repo, remote: "origin" }) },
+      org.id,
+    );
+    expect(next.size).toBe(cp.size + 1n);
+    expect(lines.join("")).toContain("checkpoint publish to git failed");
+    expect(lines.join("")).toContain("git push failed");
+    expect(lines.join("")).not.toContain("s3cret");
+    expect(git(repo, "rev-list", "--count", "main")).toBe("1");
+    // The request path is unaffected too.
+    const res = await t.request("/api/v1/audit/checkpoint", { apiKey });
+    expect(res.status).toBe(200);
   });
 
   it("signs on schedule every org whose log grew, once per size", async () => {
