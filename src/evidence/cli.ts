@@ -8,10 +8,11 @@ import type { Database } from "../../db/client.ts";
 import type { Config } from "../config.ts";
 import { systemContext } from "../context.ts";
 import type { ResolvedKeys } from "../keys.ts";
+import { BundleSyntaxError } from "./bundles/bundle-reader.ts";
 import { bundleJson, bundleMarkdown, prepareExport } from "./bundles/export.ts";
 import { CRITERIA, type Criterion } from "./bundles/format.ts";
 import { resolveExportRequest } from "./bundles/routes.ts";
-import { BundleVerificationError, verifyBundle } from "./bundles/verify.ts";
+import { BundleVerificationError, verifyBundleFile } from "./bundles/verify.ts";
 import { GitCheckpointPublisher } from "./checkpoint-git.ts";
 import { type EvidenceDeps, refreshCheckpoint } from "./checkpoints.ts";
 import { parseCheckpointKey } from "./signer.ts";
@@ -70,33 +71,36 @@ export async function runEvidenceCli(
     });
     if (positionals.length !== 1) throw h.usage("verify needs exactly one BUNDLE.json");
     const keys = await readKeys(values.key);
-    let bundle: unknown;
+    let report: Awaited<ReturnType<typeof verifyBundleFile>>;
     try {
-      bundle = JSON.parse(await readFile(positionals[0]!, "utf8"));
+      // Streamed: a year's bundle is hundreds of MB, and JSON.parse of it needs several times that.
+      report = await verifyBundleFile(positionals[0]!, { keys });
     } catch (error) {
-      h.err(`causeway: cannot read ${positionals[0]}: ${(error as Error).message}\n`);
-      return 66;
+      if (error instanceof BundleVerificationError) {
+        if (values.json)
+          h.out(`${JSON.stringify({ ok: false, where: error.where, error: error.message })}\n`);
+        h.err(`causeway: verification FAILED at ${error.message}\n`);
+        return 1;
+      }
+      // A file that is not bundle JSON, or that cannot be opened, is not a verification verdict.
+      if (error instanceof BundleSyntaxError || (error instanceof Error && "syscall" in error)) {
+        h.err(`causeway: cannot read ${positionals[0]}: ${(error as Error).message}\n`);
+        return 66;
+      }
+      throw error;
     }
-    try {
-      const report = verifyBundle(bundle, { keys });
-      if (values.json) h.out(`${JSON.stringify({ ok: true, ...report })}\n`);
-      else
-        h.out(
-          `OK: ${report.criterion.toUpperCase()} bundle of org ${report.org}, ${report.period.from} — ${report.period.to}\n` +
-            `  ${report.rows} row(s), every inclusion proof verifies against checkpoint size ${report.treeSize} ` +
-            `(root ${report.rootHash}), key id ${report.keyId}${report.keyPinned ? " (pinned)" : " (NOT pinned: taken from the bundle; pass --key)"}\n` +
-            `  manifest: row count, order and summary match\n` +
-            (report.consistency
-              ? `  consistent with the previous export's checkpoint (size ${report.consistency.fromSize})\n`
-              : "  no previous checkpoint: first export of this criterion\n"),
-        );
-      return 0;
-    } catch (error) {
-      if (!(error instanceof BundleVerificationError)) throw error;
-      if (values.json) h.out(`${JSON.stringify({ ok: false, where: error.where, error: error.message })}\n`);
-      h.err(`causeway: verification FAILED at ${error.message}\n`);
-      return 1;
-    }
+    if (values.json) h.out(`${JSON.stringify({ ok: true, ...report })}\n`);
+    else
+      h.out(
+        `OK: ${report.criterion.toUpperCase()} bundle of org ${report.org}, ${report.period.from} — ${report.period.to}\n` +
+          `  ${report.rows} row(s), every inclusion proof verifies against checkpoint size ${report.treeSize} ` +
+          `(root ${report.rootHash}), key id ${report.keyId}${report.keyPinned ? " (pinned)" : " (NOT pinned: taken from the bundle; pass --key)"}\n` +
+          `  manifest: row count, order and summary match\n` +
+          (report.consistency
+            ? `  consistent with the previous export's checkpoint (size ${report.consistency.fromSize})\n`
+            : "  no previous checkpoint: first export of this criterion\n"),
+      );
+    return 0;
   }
 
   if (command === "audit") {

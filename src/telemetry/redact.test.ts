@@ -1,6 +1,17 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { REDACTED, redactDeep, redactString } from "./redact.ts";
+import { REDACTED, redactDeep, redactString, SECRET_VALUE_PATTERNS } from "./redact.ts";
+
+/** redactString without its pre-check: every pattern applied. */
+function redactStringSlow(value: string): string {
+  let out = value;
+  for (const pattern of SECRET_VALUE_PATTERNS) {
+    out = out.replace(pattern, (match, urlPrefix?: string) =>
+      typeof urlPrefix === "string" && match.startsWith(urlPrefix) ? `${urlPrefix}${REDACTED}@` : REDACTED,
+    );
+  }
+  return out;
+}
 
 describe("redaction", () => {
   it.each([
@@ -10,6 +21,11 @@ describe("redaction", () => {
     ["AKIAABCDEFGHIJKLMNOP"],
     ["cw_ABCDEFGH_abcdefghijklmnopqrstuvwxyz012345"],
     ["eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlMTIz"],
+    ["github_pat_11ABCDEFG0123456789_abcdefghijklmnop"],
+    ["gAAAAABkabcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ=="],
+    ["Bearer abc.def-ghi_jkl"],
+    ["bearer abc.def-ghi_jkl"],
+    ["BASIC dXNlcjpwYXNzd29yZA=="],
   ])("removes %s from free text", (secret) => {
     const out = redactString(`upstream said: token ${secret} is invalid`);
     expect(out).not.toContain(secret);
@@ -19,6 +35,40 @@ describe("redaction", () => {
   it("keeps the user but removes the password of a connection URL", () => {
     expect(redactString("connect postgres://app:s3cr3t@db:5432/x failed")).toBe(
       `connect postgres://app:${REDACTED}@db:5432/x failed`,
+    );
+  });
+
+  it("keeps the password of a postgresql:// URL out, whatever the scheme's case", () => {
+    expect(redactString("POSTGRESQL://app:s3cr3t@db/x")).toBe(`POSTGRESQL://app:${REDACTED}@db/x`);
+  });
+
+  it("the quick pre-check never skips a string a pattern would change", () => {
+    // Strings built from the patterns' own literals so that matches are frequent.
+    const piece = fc.constantFrom(
+      "cw_ABCDEF_",
+      "ghp_",
+      "gho_",
+      "github_pat_",
+      "xoxb-",
+      "sk-ant-",
+      "AKIA",
+      "eyJ",
+      "gAAAAA",
+      "Bearer ",
+      "basic ",
+      "postgres://u:",
+      "postgresql://u:",
+      "@",
+      ".",
+      "abcdefghijklmnopqrstuvwxyz0123456789",
+      "ABCDEFGHIJKLMNOP",
+      " ",
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const text = parts.join("");
+        expect(redactString(text)).toBe(redactStringSlow(text));
+      }),
     );
   });
 

@@ -56,6 +56,17 @@ describe("causeway export / verify / audit keys", async () => {
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain(`row 3 (audit index ${bundle.rows[2].auditIndex})`);
 
+    // Verification streams the file but does not depend on its layout; a cut-off file is unreadable.
+    const pretty = path.join(dir, "pretty.json");
+    await writeFile(pretty, JSON.stringify(JSON.parse(await readFile(out, "utf8")), null, 2));
+    expect((await runCli(["verify", pretty, "--key", vkey], {})).code).toBe(0);
+    const cut = path.join(dir, "cut.json");
+    const whole = await readFile(out, "utf8");
+    await writeFile(cut, whole.slice(0, Math.floor(whole.length / 2)));
+    const unreadable = await runCli(["verify", cut, "--key", vkey], {});
+    expect(unreadable.code).toBe(66);
+    expect(unreadable.stderr).toContain("cannot read");
+
     // A key file works as --key; a key the bundle was not signed with is refused.
     const keyFile = path.join(dir, "pinned.vkey");
     await writeFile(keyFile, `${vkey}\n`);

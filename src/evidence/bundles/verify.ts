@@ -2,6 +2,7 @@ import { canonicalize, canonicalizeToBytes } from "../canonical-json.ts";
 import { CheckpointError, openCheckpoint } from "../checkpoint.ts";
 import type { CanonicalEntry } from "../entry.ts";
 import { leafHash, verifyConsistency, verifyInclusion } from "../merkle.ts";
+import { readBundleHead, readBundleRows } from "./bundle-reader.ts";
 import {
   BUNDLE_FORMAT,
   type BundleRow,
@@ -102,63 +103,131 @@ function orderKey(criterion: Criterion, entry: CanonicalEntry): string | null {
   return `${String(facts.orderAt)}|${String(entry.subject.id)}`;
 }
 
+/**
+ * Verifies a bundle held in memory (tests, the API's own checks). `causeway verify` streams the file
+ * instead (bundle-reader.ts) and feeds the same BundleVerifier one row at a time.
+ */
 export function verifyBundle(input: unknown, options: { keys?: readonly string[] } = {}): VerificationReport {
-  if (!isObject(input) || input.format !== BUNDLE_FORMAT) {
-    throw new BundleVerificationError("bundle", `not a ${BUNDLE_FORMAT} bundle`);
+  const verifier = new BundleVerifier(input, options);
+  for (const row of (input as { rows: unknown[] }).rows) verifier.row(row);
+  return verifier.finish((input as { manifest?: unknown }).manifest);
+}
+
+/**
+ * Verifies a bundle file in bounded memory: a first pass reads everything but the rows, a second feeds
+ * the rows to the verifier one at a time. Throws BundleSyntaxError when the file is not bundle JSON.
+ */
+export async function verifyBundleFile(
+  path: string,
+  options: { keys?: readonly string[] } = {},
+): Promise<VerificationReport> {
+  const head = await readBundleHead(path);
+  const verifier = new BundleVerifier(
+    { ...head.members, rows: head.rowsIsArray ? [] : head.members.rows },
+    options,
+  );
+  const fileHash = await readBundleRows(path, (text) => {
+    let row: unknown;
+    try {
+      row = JSON.parse(text);
+    } catch {
+      row = undefined; // reported by row() as "not a row", naming its position
+    }
+    verifier.row(row);
+  });
+  if (fileHash !== head.fileHash) {
+    throw new BundleVerificationError("bundle", "the file changed while it was being verified");
   }
-  const bundle = input;
-  const criterion = bundle.criterion as Criterion;
-  if (!CRITERIA.includes(criterion)) throw new BundleVerificationError("bundle", "unknown criterion");
-  const org = isObject(bundle.org) ? String(bundle.org.id) : "";
-  const period = bundle.period as { from: string; to: string };
-  if (!isObject(period) || typeof period.from !== "string" || typeof period.to !== "string") {
-    throw new BundleVerificationError("bundle", "no period");
-  }
-  if (!Array.isArray(bundle.rows)) throw new BundleVerificationError("bundle", "no rows array");
-  if (bundle.populationRule !== POPULATION_RULES[criterion]) {
-    throw new BundleVerificationError("bundle", "the population rule is not the one for this criterion");
+  return verifier.finish(head.members.manifest);
+}
+
+/**
+ * The checks in the order they run: the bundle's head and checkpoint (constructor), each row in bundle
+ * order (row), then the manifest and the consistency proof (finish). Holds per row only its audit index,
+ * so a bundle of any size verifies in bounded memory when its rows are streamed in.
+ */
+export class BundleVerifier {
+  readonly #bundle: Record<string, unknown>;
+  readonly #criterion: Criterion;
+  readonly #org: string;
+  readonly #period: { from: string; to: string };
+  readonly #keys: string[];
+  readonly #keyPinned: boolean;
+  readonly #ctx: { org: string; size: bigint; root: Uint8Array };
+  readonly #digest = new RowsDigest();
+  readonly #summary: ReturnType<typeof summaryOf>;
+  #rows = 0;
+  #lastKey: string | null = null;
+  #lastDecision = -1n;
+  #maxIndex = -1n;
+
+  /**
+   * `input` is the bundle; only the fields other than `rows` and `manifest` are read here (a streaming
+   * caller passes the head with `rows: []` standing for the array it will feed row by row).
+   */
+  constructor(input: unknown, options: { keys?: readonly string[] } = {}) {
+    if (!isObject(input) || input.format !== BUNDLE_FORMAT) {
+      throw new BundleVerificationError("bundle", `not a ${BUNDLE_FORMAT} bundle`);
+    }
+    const bundle = input;
+    const criterion = bundle.criterion as Criterion;
+    if (!CRITERIA.includes(criterion)) throw new BundleVerificationError("bundle", "unknown criterion");
+    const org = isObject(bundle.org) ? String(bundle.org.id) : "";
+    const period = bundle.period as { from: string; to: string };
+    if (!isObject(period) || typeof period.from !== "string" || typeof period.to !== "string") {
+      throw new BundleVerificationError("bundle", "no period");
+    }
+    if (!Array.isArray(bundle.rows)) throw new BundleVerificationError("bundle", "no rows array");
+    if (bundle.populationRule !== POPULATION_RULES[criterion]) {
+      throw new BundleVerificationError("bundle", "the population rule is not the one for this criterion");
+    }
+
+    // 1. The checkpoint: signature under the pinned key, bound to this org's log.
+    const cp = bundle.checkpoint as Record<string, unknown>;
+    if (!isObject(cp) || typeof cp.note !== "string")
+      throw new BundleVerificationError("checkpoint", "missing");
+    const keyPinned = Boolean(options.keys?.length);
+    const keys = keyPinned ? [...options.keys!] : typeof cp.vkey === "string" ? [cp.vkey] : [];
+    let opened: ReturnType<typeof openCheckpoint>;
+    try {
+      opened = openCheckpoint(cp.note, keys, { origin: `causeway/${org}` });
+    } catch (error) {
+      const reason = error instanceof CheckpointError ? error.message : String(error);
+      throw new BundleVerificationError("checkpoint", `signature or format does not verify (${reason})`);
+    }
+    const size = opened.size;
+    const root = opened.rootHash;
+    if (cp.size !== size.toString() || cp.rootHash !== Buffer.from(root).toString("base64")) {
+      throw new BundleVerificationError("checkpoint", "size or root hash fields differ from the signed note");
+    }
+    this.#bundle = bundle;
+    this.#criterion = criterion;
+    this.#org = org;
+    this.#period = period;
+    this.#keys = keys;
+    this.#keyPinned = keyPinned;
+    this.#ctx = { org, size, root };
+    this.#summary = summaryOf(criterion, period.to);
   }
 
-  // 1. The checkpoint: signature under the pinned key, bound to this org's log.
-  const cp = bundle.checkpoint as Record<string, unknown>;
-  if (!isObject(cp) || typeof cp.note !== "string")
-    throw new BundleVerificationError("checkpoint", "missing");
-  const keyPinned = Boolean(options.keys?.length);
-  const keys = keyPinned ? [...options.keys!] : typeof cp.vkey === "string" ? [cp.vkey] : [];
-  let opened: ReturnType<typeof openCheckpoint>;
-  try {
-    opened = openCheckpoint(cp.note, keys, { origin: `causeway/${org}` });
-  } catch (error) {
-    const reason = error instanceof CheckpointError ? error.message : String(error);
-    throw new BundleVerificationError("checkpoint", `signature or format does not verify (${reason})`);
-  }
-  const size = opened.size;
-  const root = opened.rootHash;
-  if (cp.size !== size.toString() || cp.rootHash !== Buffer.from(root).toString("base64")) {
-    throw new BundleVerificationError("checkpoint", "size or root hash fields differ from the signed note");
-  }
-  const ctx = { org, size, root };
-
-  // 2. Every row: its entry is in the signed tree, and rows follow the population rule's order.
-  const digest = new RowsDigest();
-  const summary = summaryOf(criterion, period.to);
-  let lastKey: string | null = null;
-  let lastDecision = -1n;
-  const indexes: bigint[] = [];
-  bundle.rows.forEach((raw, i) => {
-    const where = `row ${i + 1}${isObject(raw) && typeof raw.auditIndex === "string" ? ` (audit index ${raw.auditIndex})` : ""}`;
-    const { index, entry, leaf } = checkRow(raw as BundleRow, where, ctx);
+  /** 2. One row, in bundle order: its entry is in the signed tree and it follows the population rule's order. */
+  row(raw: unknown): void {
+    const criterion = this.#criterion;
+    const period = this.#period;
+    this.#rows += 1;
+    const where = `row ${this.#rows}${isObject(raw) && typeof raw.auditIndex === "string" ? ` (audit index ${raw.auditIndex})` : ""}`;
+    const { index, entry, leaf } = checkRow(raw as BundleRow, where, this.#ctx);
     if (entry.action === ROW_ACTION) {
       if (entry.data.criterion !== criterion)
         throw new BundleVerificationError(where, "row of another criterion");
-      if (criterion === "cc8.1" && lastDecision >= 0n) {
+      if (criterion === "cc8.1" && this.#lastDecision >= 0n) {
         throw new BundleVerificationError(where, "change row after the decision rows: rows were reordered");
       }
       const key = orderKey(criterion, entry)!;
-      if (lastKey !== null && key < lastKey) {
+      if (this.#lastKey !== null && key < this.#lastKey) {
         throw new BundleVerificationError(where, "out of the population rule's order: rows were reordered");
       }
-      lastKey = key;
+      this.#lastKey = key;
       if (criterion === "cc7.1") {
         const at = String((entry.data.facts as Record<string, unknown>)?.detectedAt);
         if (at < period.from || at > period.to)
@@ -169,99 +238,109 @@ export function verifyBundle(input: unknown, options: { keys?: readonly string[]
       decisionPattern.test(entry.action) &&
       !entry.action.startsWith("evidence.")
     ) {
-      if (index <= lastDecision) {
+      if (index <= this.#lastDecision) {
         throw new BundleVerificationError(where, "decision rows out of audit order: rows were reordered");
       }
       if (entry.at < period.from || entry.at > period.to) {
         throw new BundleVerificationError(where, "decision outside the period");
       }
-      lastDecision = index;
+      this.#lastDecision = index;
     } else {
       throw new BundleVerificationError(where, `entry action ${entry.action} is not an evidence row`);
     }
-    indexes.push(index);
-    digest.add(leaf);
-    summary.add(entry);
-  });
-
-  // 3. The manifest: in the tree after the rows, committing to exactly these rows in this order.
-  const m = checkRow(bundle.manifest, "manifest", ctx);
-  if (m.entry.action !== MANIFEST_ACTION)
-    throw new BundleVerificationError("manifest", "not an export manifest");
-  const data = m.entry.data as Record<string, unknown>;
-  if (data.criterion !== criterion || canonicalize(data.period) !== canonicalize(period)) {
-    throw new BundleVerificationError("manifest", "criterion or period differs from the bundle's");
-  }
-  if (data.populationRule !== bundle.populationRule || data.redactPaths !== bundle.redactPaths) {
-    throw new BundleVerificationError("manifest", "population rule or redaction differs from the bundle's");
-  }
-  if (data.rowCount !== bundle.rows.length) {
-    throw new BundleVerificationError(
-      "manifest",
-      `the export recorded ${String(data.rowCount)} rows, the bundle has ${bundle.rows.length}: rows were dropped or added`,
-    );
-  }
-  if (data.rowsDigest !== digest.digest()) {
-    throw new BundleVerificationError("manifest", "rows digest differs: rows were reordered or replaced");
-  }
-  const recomputed = summary.result();
-  if (
-    canonicalize(data.summary) !== canonicalize(recomputed) ||
-    canonicalize(bundle.summary) !== canonicalize(recomputed)
-  ) {
-    throw new BundleVerificationError("manifest", "the summary does not match the rows");
-  }
-  if (indexes.some((i) => i >= m.index)) {
-    throw new BundleVerificationError("manifest", "a row was recorded after the manifest");
+    if (index > this.#maxIndex) this.#maxIndex = index;
+    this.#digest.add(leaf);
+    this.#summary.add(entry);
   }
 
-  // 4. Consistency with the previous export's checkpoint: the log only grew in between.
-  let consistency: VerificationReport["consistency"] = null;
-  const prev = bundle.previousCheckpoint as Record<string, unknown> | null | undefined;
-  if (prev) {
-    if (!isObject(prev) || typeof prev.note !== "string" || !Array.isArray(bundle.consistencyProof)) {
-      throw new BundleVerificationError("consistency proof", "previous checkpoint without a proof");
-    }
-    let before: ReturnType<typeof openCheckpoint>;
-    try {
-      before = openCheckpoint(prev.note, keys, { origin: `causeway/${org}` });
-    } catch (error) {
-      throw new BundleVerificationError(
-        "consistency proof",
-        `previous checkpoint does not verify (${String(error)})`,
-      );
-    }
-    if (data.previousCheckpointSize !== before.size.toString()) {
-      throw new BundleVerificationError(
-        "consistency proof",
-        "previous checkpoint is not the one the manifest names",
-      );
-    }
-    const proof = (bundle.consistencyProof as unknown[]).map((h, i) => b64(h, `consistency proof[${i}]`));
-    if (!verifyConsistency(before.size, size, proof, before.rootHash, root)) {
-      throw new BundleVerificationError(
-        "consistency proof",
-        `tree of size ${before.size} is not a prefix of the tree of size ${size}: history was rewritten`,
-      );
-    }
-    consistency = { fromSize: before.size.toString() };
-  } else if (data.previousCheckpointSize !== null) {
-    throw new BundleVerificationError(
-      "consistency proof",
-      "the manifest names a previous checkpoint the bundle omits",
-    );
-  }
+  /** 3 and 4: the manifest commits to exactly the rows fed, and the log only grew since the previous export. */
+  finish(manifest: unknown): VerificationReport {
+    const bundle = this.#bundle;
+    const criterion = this.#criterion;
+    const period = this.#period;
+    const keys = this.#keys;
+    const { org, size, root } = this.#ctx;
+    const rowCount = this.#rows;
 
-  return {
-    criterion,
-    org,
-    period,
-    rows: bundle.rows.length,
-    treeSize: size.toString(),
-    rootHash: Buffer.from(root).toString("base64"),
-    keyId: String(cp.keyId ?? ""),
-    keyPinned,
-    consistency,
-    summary: recomputed,
-  };
+    // 3. The manifest: in the tree after the rows, committing to exactly these rows in this order.
+    const m = checkRow(manifest, "manifest", this.#ctx);
+    if (m.entry.action !== MANIFEST_ACTION)
+      throw new BundleVerificationError("manifest", "not an export manifest");
+    const data = m.entry.data as Record<string, unknown>;
+    if (data.criterion !== criterion || canonicalize(data.period) !== canonicalize(period)) {
+      throw new BundleVerificationError("manifest", "criterion or period differs from the bundle's");
+    }
+    if (data.populationRule !== bundle.populationRule || data.redactPaths !== bundle.redactPaths) {
+      throw new BundleVerificationError("manifest", "population rule or redaction differs from the bundle's");
+    }
+    if (data.rowCount !== rowCount) {
+      throw new BundleVerificationError(
+        "manifest",
+        `the export recorded ${String(data.rowCount)} rows, the bundle has ${rowCount}: rows were dropped or added`,
+      );
+    }
+    if (data.rowsDigest !== this.#digest.digest()) {
+      throw new BundleVerificationError("manifest", "rows digest differs: rows were reordered or replaced");
+    }
+    const recomputed = this.#summary.result();
+    if (
+      canonicalize(data.summary) !== canonicalize(recomputed) ||
+      canonicalize(bundle.summary) !== canonicalize(recomputed)
+    ) {
+      throw new BundleVerificationError("manifest", "the summary does not match the rows");
+    }
+    if (this.#maxIndex >= m.index) {
+      throw new BundleVerificationError("manifest", "a row was recorded after the manifest");
+    }
+
+    // 4. Consistency with the previous export's checkpoint: the log only grew in between.
+    let consistency: VerificationReport["consistency"] = null;
+    const prev = bundle.previousCheckpoint as Record<string, unknown> | null | undefined;
+    if (prev) {
+      if (!isObject(prev) || typeof prev.note !== "string" || !Array.isArray(bundle.consistencyProof)) {
+        throw new BundleVerificationError("consistency proof", "previous checkpoint without a proof");
+      }
+      let before: ReturnType<typeof openCheckpoint>;
+      try {
+        before = openCheckpoint(prev.note, keys, { origin: `causeway/${org}` });
+      } catch (error) {
+        throw new BundleVerificationError(
+          "consistency proof",
+          `previous checkpoint does not verify (${String(error)})`,
+        );
+      }
+      if (data.previousCheckpointSize !== before.size.toString()) {
+        throw new BundleVerificationError(
+          "consistency proof",
+          "previous checkpoint is not the one the manifest names",
+        );
+      }
+      const proof = (bundle.consistencyProof as unknown[]).map((h, i) => b64(h, `consistency proof[${i}]`));
+      if (!verifyConsistency(before.size, size, proof, before.rootHash, root)) {
+        throw new BundleVerificationError(
+          "consistency proof",
+          `tree of size ${before.size} is not a prefix of the tree of size ${size}: history was rewritten`,
+        );
+      }
+      consistency = { fromSize: before.size.toString() };
+    } else if (data.previousCheckpointSize !== null) {
+      throw new BundleVerificationError(
+        "consistency proof",
+        "the manifest names a previous checkpoint the bundle omits",
+      );
+    }
+
+    return {
+      criterion,
+      org,
+      period,
+      rows: rowCount,
+      treeSize: size.toString(),
+      rootHash: Buffer.from(root).toString("base64"),
+      keyId: String((bundle.checkpoint as Record<string, unknown>).keyId ?? ""),
+      keyPinned: this.#keyPinned,
+      consistency,
+      summary: recomputed,
+    };
+  }
 }
