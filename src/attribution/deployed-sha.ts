@@ -46,6 +46,13 @@ export async function deploysBefore(
     .map((r) => ({ sha: r.sha.toLowerCase(), deployedAt: r.deployedAt }));
 }
 
+/** The deploy before the one that shipped `sha` (deploys newest first), for release membership. */
+export function previousDeployOf(deploys: readonly { sha: string }[], sha: string): string | undefined {
+  const at = deploys.findIndex((d) => d.sha === sha);
+  const older = at >= 0 ? deploys.slice(at + 1) : deploys;
+  return older.find((d) => d.sha !== sha)?.sha;
+}
+
 export async function resolveDeployedSha(input: {
   anomaly: Pick<Anomaly, "commitSha" | "release" | "service" | "environment" | "firstSeenAt">;
   defaultBranch: string;
@@ -55,30 +62,41 @@ export async function resolveDeployedSha(input: {
   deploys: { sha: string; deployedAt: Date }[];
 }): Promise<DeployedSha | null> {
   const { anomaly, git } = input;
-  const previousOf = (sha: string): string | undefined => {
-    const at = input.deploys.findIndex((d) => d.sha === sha);
-    const older = at >= 0 ? input.deploys.slice(at + 1) : input.deploys;
-    return older.find((d) => d.sha !== sha)?.sha;
-  };
   const withPrevious = (sha: string, source: DeployedShaSource): DeployedSha => {
-    const previousSha = previousOf(sha);
+    const previousSha = previousDeployOf(input.deploys, sha);
     return previousSha ? { sha, source, previousSha } : { sha, source };
   };
 
+  // Every way of placing the deployed commit is asked at once (one sandbox round trip); the first that
+  // the mirror confirms, in the order above, wins.
+  const ordered: { sha: string; source: DeployedShaSource }[] = [];
   const commit = anomaly.commitSha?.toLowerCase();
-  if (isFullSha(commit)) {
-    const found = await git.commitExists(commit);
-    if (found) return withPrevious(found, "commit_sha");
+  if (isFullSha(commit)) ordered.push({ sha: commit, source: "commit_sha" });
+  if (input.releaseSha) ordered.push({ sha: input.releaseSha.toLowerCase(), source: "release" });
+  for (const d of input.deploys) ordered.push({ sha: d.sha, source: "deploy" });
+  const [found, atBranch] = await Promise.all([
+    Promise.all(ordered.map((o) => git.commitExists(o.sha))),
+    // Only needed when nothing above resolves, so its failure (a ref name git cannot take) only counts then.
+    git.branchAt(input.defaultBranch, anomaly.firstSeenAt).catch((error: unknown) => error as Error),
+  ]);
+  for (const [i, o] of ordered.entries()) {
+    const sha = found[i];
+    if (sha) return withPrevious(sha, o.source);
   }
-  const fromRelease = input.releaseSha;
-  if (fromRelease) {
-    const found = await git.commitExists(fromRelease.toLowerCase());
-    if (found) return withPrevious(found, "release");
-  }
-  for (const d of input.deploys) {
-    const found = await git.commitExists(d.sha);
-    if (found) return withPrevious(found, "deploy");
-  }
-  const atBranch = await git.branchAt(input.defaultBranch, anomaly.firstSeenAt);
+  if (atBranch instanceof Error) throw atBranch;
   return atBranch ? { sha: atBranch, source: "branch_at_first_seen" } : null;
+}
+
+/**
+ * The commit resolveDeployedSha will most likely answer, known before any sandbox command (the first
+ * full SHA it will try), so the pipeline can start reading at it in the same round trip.
+ */
+export function likelyDeployedSha(input: {
+  anomaly: Pick<Anomaly, "commitSha">;
+  releaseSha: string | null;
+  deploys: { sha: string }[];
+}): string | undefined {
+  const commit = input.anomaly.commitSha?.toLowerCase();
+  const first = isFullSha(commit) ? commit : (input.releaseSha ?? input.deploys[0]?.sha)?.toLowerCase();
+  return isFullSha(first) ? first : undefined;
 }

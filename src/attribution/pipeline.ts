@@ -24,7 +24,13 @@ import { AppError, NotFoundError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
 import { attribute } from "./attribute.ts";
 import { calleesBefore } from "./callees.ts";
-import { type DeployedSha, deploysBefore, resolveDeployedSha } from "./deployed-sha.ts";
+import {
+  type DeployedSha,
+  deploysBefore,
+  likelyDeployedSha,
+  previousDeployOf,
+  resolveDeployedSha,
+} from "./deployed-sha.ts";
 import { summarizeDiffs } from "./diff-parser.ts";
 import { bareFunctionName } from "./features.ts";
 import { rewriteReasoning } from "./llm-reasoning.ts";
@@ -315,6 +321,23 @@ export async function runAttribution(
     })),
   );
 
+  // Ancestry (what the deployed commit contains) and its tree, read in one sandbox round trip.
+  const since = new Date(t0.getTime() - lookback - REV_LIST_SLACK_MS);
+  const readAt = (sha: string, previousSha: string | undefined) =>
+    Promise.all([
+      timer.phase("ancestry", () =>
+        Promise.all([
+          git.reachableSince(sha, since),
+          previousSha ? git.reachableSince(previousSha, since) : undefined,
+        ]),
+      ),
+      timer.phase("tree", () => git.listFiles(sha)),
+    ]);
+  // The commit most likely deployed is read at while the deployed SHA is being resolved (same round trip);
+  // when resolution lands elsewhere, the guess is dropped and the reads run again at the real one.
+  const guess = likelyDeployedSha({ anomaly, releaseSha, deploys: deployHistory });
+  const guessPrevious = guess ? previousDeployOf(deployHistory, guess) : undefined;
+  const speculative = guess ? readAt(guess, guessPrevious).catch(() => undefined) : undefined;
   const deployed = await timer.phase("deployed_sha", () =>
     resolveDeployedSha({
       anomaly,
@@ -336,19 +359,9 @@ export async function runAttribution(
     return { status: "no_suspect", suspects: [], timings: timer.timings };
   }
 
-  // Independent sandbox commands run concurrently (a sandbox exec costs a round trip to the engine, more
-  // than git itself on a warm mirror): ancestry with the tree; diffs with the frame files; then blame.
-  const since = new Date(t0.getTime() - lookback - REV_LIST_SLACK_MS);
-  const [{ reachable, previous }, files] = await Promise.all([
-    timer.phase("ancestry", async () => {
-      const [reachable, previous] = await Promise.all([
-        git.reachableSince(deployed.sha, since),
-        deployed.previousSha ? git.reachableSince(deployed.previousSha, since) : undefined,
-      ]);
-      return { reachable, previous };
-    }),
-    timer.phase("tree", () => git.listFiles(deployed.sha)),
-  ]);
+  const guessed =
+    deployed.sha === guess && deployed.previousSha === guessPrevious ? await speculative : undefined;
+  const [[reachable, previous], files] = guessed ?? (await readAt(deployed.sha, deployed.previousSha));
 
   // Diffs of every candidate contained in the deployed SHA (the others are filtered without evidence).
   const contained = records.filter((r) => reachable.has(r.mergeSha));

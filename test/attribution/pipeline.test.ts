@@ -265,6 +265,10 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     expect(a.reasoning).toContain("#11");
     expect(a.timings.total).toBeGreaterThan(0);
     expect(a.timings.blame).toBeGreaterThanOrEqual(0);
+    // Reads issued together share a sandbox round trip: resolution with the reads at the deployed commit,
+    // then diffs, sources and blame (whitespace-blind blame already sees through this reformat).
+    expect(a.timings.sandboxExecs).toBe(2);
+    expect(a.timings.gitCommands).toBeGreaterThan(a.timings.sandboxExecs);
 
     const audit = await withOrg(db, s.orgId, (tx) =>
       tx
@@ -275,6 +279,33 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     expect(audit).toHaveLength(1);
     expect(audit[0]!.subjectId).toBe(anomalyId);
     expect(audit[0]!.data).toMatchObject({ status: "done", topPrNumber: 11, confidence: "high" });
+  });
+
+  it("falls back to the deploy record when the release names a commit the mirror lacks", async () => {
+    const s = await setup();
+    const deploy = await t.request("/api/v1/deploys", {
+      method: "POST",
+      apiKey: s.owner.apiKey,
+      json: {
+        service: "checkout-api",
+        environment: "production",
+        sha: s.deployed,
+        deployedAt: new Date(s.firstSeen.getTime() - 60_000).toISOString(),
+      },
+    });
+    expect(deploy.status, JSON.stringify(await deploy.clone().json())).toBe(201);
+    const payload = JSON.parse(eventAlert(s));
+    // A commit that was never pushed: the guess read at it comes back empty and is dropped.
+    payload.data.event.release = `checkout-api@${randomBytes(20).toString("hex")}`;
+    await post(s, "event_alert", JSON.stringify(payload));
+    const [anomalyId] = await anomalyIds(s);
+    const a = await settled(s, anomalyId!);
+    expect(a.status, a.error ?? a.reasoning).toBe("done");
+    expect(a.deployedShaSource).toBe("deploy");
+    expect(a.deployedSha).toBe(s.deployed);
+    expect(a.suspects[0].prNumber).toBe(11);
+    // Resolution + the dropped guess, the reads at the real commit, then diffs, sources and blame.
+    expect(a.timings.sandboxExecs).toBe(3);
   });
 
   it("retry is admin-only, audited, answers 202 and replaces the result", async () => {
