@@ -1,6 +1,6 @@
 /**
- * Read-only SigNoz query API calls with an API key (`SIGNOZ-API-KEY` header). The only file that knows
- * SigNoz's API paths; plain fetch with our deadline and response cap.
+ * Read-only SigNoz API calls with an API key (`SIGNOZ-API-KEY` header): query_range and one alert rule's
+ * definition. The only file that knows SigNoz's API paths; plain fetch with our deadline and response cap.
  */
 import { type HttpLimits, requestJson } from "../core/upstream.ts";
 
@@ -23,11 +23,14 @@ export interface SignozQueryRange {
 export interface SignozClient {
   /** POST /api/v5/query_range. */
   queryRange(input: SignozQueryRange): Promise<unknown>;
+  /** GET /api/v1/rules/{id}: one alert rule (`{status, data: rule}`), as the rule editor loads it. */
+  getRule(input: { ruleId: string }): Promise<unknown>;
 }
 
 const PROVIDER = "signoz";
 
 export function createSignozClient(options: SignozClientOptions): SignozClient {
+  const headers = { "SIGNOZ-API-KEY": options.apiKey };
   return {
     queryRange: (input) =>
       requestJson(
@@ -35,7 +38,7 @@ export function createSignozClient(options: SignozClientOptions): SignozClient {
         `${options.url}/api/v5/query_range`,
         {
           method: "POST",
-          headers: { "SIGNOZ-API-KEY": options.apiKey },
+          headers,
           body: {
             start: input.from.getTime(),
             end: input.to.getTime(),
@@ -44,6 +47,13 @@ export function createSignozClient(options: SignozClientOptions): SignozClient {
             ...(input.variables ? { variables: input.variables } : {}),
           },
         },
+        options.limits,
+      ),
+    getRule: (input) =>
+      requestJson(
+        PROVIDER,
+        `${options.url}/api/v1/rules/${encodeURIComponent(input.ruleId)}`,
+        { method: "GET", headers },
         options.limits,
       ),
   };

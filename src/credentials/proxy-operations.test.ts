@@ -17,6 +17,7 @@ describe("proxy operations", () => {
       "grafana/datasource.query",
       "grafana/alertRules.list",
       "signoz/query_range",
+      "signoz/rules.get",
     ]);
   });
 

@@ -118,6 +118,11 @@ const signozOperations = {
     }),
     (client: SignozClient, p) => client.queryRange(p),
   ),
+  "rules.get": operation(
+    // Numeric in older SigNoz, a UUID in newer: either way a single path segment.
+    z.strictObject({ ruleId: z.string().regex(/^[A-Za-z0-9-]{1,64}$/, "must be a SigNoz rule id") }),
+    (client: SignozClient, p) => client.getRule(p),
+  ),
 };
 
 export const PROXY_OPERATIONS = {

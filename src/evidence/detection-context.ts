@@ -146,25 +146,192 @@ async function grafanaContext(proxy: ProxyRunner, orgId: string, signal: Raw, fi
   return { rule, series: { kind: "metric", ...range, ...summarize(points) } };
 }
 
+/** SigNoz's comparison operators and match types, numeric (older rules) or named (newer), in words. */
+const SIGNOZ_OPS: Record<string, string> = Object.fromEntries(
+  (
+    [
+      [["1", "above", ">"], "above"],
+      [["2", "below", "<"], "below"],
+      [["3", "equal", "eq", "="], "equal to"],
+      [["4", "not_equal", "not_eq", "!="], "not equal to"],
+      [["5", "above_or_equal", "above_or_eq", ">="], "at or above"],
+      [["6", "below_or_equal", "below_or_eq", "<="], "at or below"],
+      [["7", "outside_bounds"], "outside the bounds of"],
+    ] as const
+  ).flatMap(([codes, words]) => codes.map((c) => [c, words])),
+);
+const SIGNOZ_MATCH: Record<string, string> = Object.fromEntries(
+  (
+    [
+      [["1", "atleast_once"], "at least once"],
+      [["2", "all_the_times"], "all the time"],
+      [["3", "on_average", "avg"], "on average"],
+      [["4", "in_total", "sum"], "in total"],
+      [["5", "last"], "at the last point"],
+    ] as const
+  ).flatMap(([codes, words]) => codes.map((c) => [c, words])),
+);
+
+/** The query a SigNoz rule evaluates when it names none: F1 if present, else the last name (as SigNoz does). */
+function signozSelectedQuery(queries: Raw[]): string | null {
+  const names = queries
+    .map((q) => q.spec as Raw | undefined)
+    .filter((spec) => spec && spec.disabled !== true && typeof spec.name === "string")
+    .map((spec) => spec!.name as string)
+    .sort();
+  return names.includes("F1") ? "F1" : (names.at(-1) ?? null);
+}
+
+/** The series of a grouped answer that is the alert's own: every label of it matches the alert's labels. */
+function signozSeriesOf(series: Raw[], alertLabels: Record<string, string>): Raw | undefined {
+  const labelsOf = (s: Raw) =>
+    (Array.isArray(s.labels) ? s.labels : []) as Array<{ key?: { name?: string }; value?: unknown }>;
+  return (
+    series.find((s) => {
+      const labels = labelsOf(s);
+      return (
+        labels.length > 0 &&
+        labels.every((l) => {
+          const name = l.key?.name ?? "";
+          const alertValue = alertLabels[name] ?? alertLabels[name.replace(/\./g, "_")];
+          return alertValue !== undefined && alertValue === String(l.value);
+        })
+      );
+    }) ?? series[0]
+  );
+}
+
 /**
- * SigNoz's query proxy has no rule endpoint (only query_range): the rule is what the alert itself says
- * (rule id, name, source link, annotations); the series is the rule's threshold query is not reachable,
- * so none is fetched and the context says so.
+ * SigNoz: the rule by the alert's `ruleId` label (`GET /api/v1/rules/{id}`), then its own query over the
+ * window around first-seen (`/api/v5/query_range`). Rules in the pre-v5 query format, and ClickHouse SQL
+ * queries (which the proxy refuses to run), get the rule without a series, and the context says why.
  */
-function signozContext(signal: Raw) {
+async function signozContext(proxy: ProxyRunner, orgId: string, signal: Raw, firstSeen: Date, now: Date) {
+  const ctx = systemContext(orgId, "evidence.detection-context");
   const labels = (signal.labels ?? {}) as Record<string, string>;
-  const annotations = ((signal.data as Raw | undefined)?.annotations ?? {}) as Record<string, string>;
+  const links = (Array.isArray(signal.links) ? signal.links : []) as Array<{ rel: string; url: string }>;
+  const ruleId =
+    labels.ruleId ??
+    links.map((l) => /[?&]ruleId=([A-Za-z0-9-]{1,64})/.exec(l.url)?.[1]).find((id): id is string => !!id);
+  if (!ruleId) throw new Permanent("the alert carries no SigNoz rule id");
+  const answer = (await proxy.run(ctx, "signoz", "rules.get", { params: { ruleId } })).data as Raw | null;
+  const found = answer?.data as Raw | undefined;
+  if (!found || typeof found !== "object") throw new Permanent(`SigNoz returned no rule ${ruleId}`);
+  const condition = (found.condition ?? {}) as Raw;
+  const composite = (condition.compositeQuery ?? {}) as Raw;
+  const queries = (Array.isArray(composite.queries) ? composite.queries : []) as Raw[];
+  // Older rules keep their queries in maps by name (builderQueries, promQueries, chQueries).
+  const legacy = Object.fromEntries(
+    ["builderQueries", "promQueries", "chQueries"]
+      .filter((k) => composite[k] && Object.keys(composite[k] as Raw).length > 0)
+      .map((k) => [k, composite[k]]),
+  );
+  const selected =
+    (typeof condition.selectedQueryName === "string" && condition.selectedQueryName) ||
+    signozSelectedQuery(queries);
+  // Rules of schema v2alpha1 list thresholds (each with its channels); v1 rules have one, inline.
+  const specs = (
+    Array.isArray((condition.thresholds as Raw | undefined)?.spec) ? (condition.thresholds as Raw).spec : []
+  ) as Raw[];
+  const thresholds = (
+    specs.length
+      ? specs
+      : [
+          {
+            name: labels.severity,
+            target: condition.target,
+            op: condition.op,
+            matchType: condition.matchType,
+            targetUnit: condition.targetUnit,
+          },
+        ]
+  ).map((t) => ({
+    name: t.name ?? null,
+    target: t.target ?? null,
+    op: t.op ?? null,
+    matchType: t.matchType ?? null,
+    unit: t.targetUnit ?? null,
+  }));
+  const evaluation = ((found.evaluation as Raw | undefined)?.spec ?? {}) as Raw;
+  const window = (found.evalWindow ?? evaluation.evalWindow ?? null) as string | null;
+  const channels = [
+    ...(Array.isArray(found.preferredChannels) ? found.preferredChannels : []),
+    ...specs.flatMap((t) => (Array.isArray(t.channels) ? t.channels : [])),
+  ].filter((c): c is string => typeof c === "string");
+  // "A above 500 ms at least once in 5m0s": the rule that broke, as SigNoz's rule editor words it.
+  const described = thresholds
+    .filter((t) => t.target !== null)
+    .map((t) =>
+      [
+        selected,
+        SIGNOZ_OPS[String(t.op)] ?? t.op,
+        `${t.target}${t.unit ? ` ${t.unit}` : ""}`,
+        SIGNOZ_MATCH[String(t.matchType)] ?? t.matchType,
+        window ? `in ${window}` : null,
+      ]
+        .filter((part) => part !== null && part !== undefined && part !== "")
+        .join(" "),
+    );
+  const rule = {
+    id: found.id ?? ruleId,
+    name: found.alert ?? labels.alertname ?? null,
+    type: found.alertType ?? null,
+    ruleType: found.ruleType ?? null,
+    queryType: composite.queryType ?? null,
+    query: queries.length ? queries : Object.keys(legacy).length ? legacy : null,
+    selectedQuery: selected ?? null,
+    threshold: thresholds,
+    condition: described.length ? described.join("; ") : null,
+    window,
+    frequency: found.frequency ?? evaluation.frequency ?? null,
+    targets: [...new Set(channels)].slice(0, 20),
+    source: found.source ?? labels.ruleSource ?? null,
+  };
+
+  const runnable = queries.filter((q) => q.type !== "clickhouse_sql");
+  if (!queries.length) {
+    return { rule, series: null, note: "the rule predates SigNoz's v5 query format; no series was fetched" };
+  }
+  if (!runnable.length) {
+    return {
+      rule,
+      series: null,
+      note: "the rule's queries are ClickHouse SQL, which the query proxy does not run",
+    };
+  }
+  const range = around(firstSeen, now);
+  const res = (
+    await proxy.run(ctx, "signoz", "query_range", {
+      params: { ...range, requestType: "time_series", compositeQuery: { queries: runnable } },
+    })
+  ).data as Raw | null;
+  const results = (
+    (((res?.data as Raw | undefined)?.data as Raw | undefined)?.results ?? []) as Raw[]
+  ).filter((r) => r && typeof r === "object");
+  const result = results.find((r) => r.queryName === selected) ?? results[0];
+  const series = ((Array.isArray(result?.aggregations) ? result.aggregations : []) as Raw[]).flatMap(
+    (a) => (Array.isArray(a.series) ? a.series : []) as Raw[],
+  );
+  const own = signozSeriesOf(series, labels);
+  const values = (Array.isArray(own?.values) ? own.values : []) as Raw[];
+  const points = values.map(
+    (v) => [Number(v.timestamp), typeof v.value === "number" ? v.value : null] as [number, number | null],
+  );
+  const seriesLabels = Object.fromEntries(
+    ((Array.isArray(own?.labels) ? own.labels : []) as Array<{ key?: { name?: string }; value?: unknown }>)
+      .filter((l) => typeof l.key?.name === "string")
+      .map((l) => [l.key!.name!, l.value]),
+  );
   return {
-    rule: {
-      id: labels.ruleId ?? null,
-      name: labels.alertname ?? null,
-      source: labels.ruleSource ?? null,
-      threshold: annotations.threshold ?? annotations["threshold.value"] ?? null,
-      description: annotations.description ?? annotations.summary ?? null,
-      targets: [],
+    rule,
+    series: {
+      kind: "metric",
+      query: selected ?? null,
+      ...range,
+      labels: seriesLabels,
+      seriesCount: series.length,
+      ...summarize(points),
     },
-    series: null,
-    note: "SigNoz exposes no alert-rule read through the query proxy; the rule is taken from the alert",
   };
 }
 
@@ -218,7 +385,7 @@ export async function fetchDetectionContext(
         ? await datadogContext(deps.proxy, orgId, signal, firstSeen, now)
         : claimed.provider === "grafana"
           ? await grafanaContext(deps.proxy, orgId, signal, firstSeen, now)
-          : signozContext(signal);
+          : await signozContext(deps.proxy, orgId, signal, firstSeen, now);
     await withOrg(deps.db, orgId, (tx) =>
       tx.execute(sql`
         update anomaly_detection_context

@@ -365,6 +365,30 @@ describe("query proxy", async () => {
         },
       });
       expect(sql.status).toBe(400);
+
+      // One alert rule's definition, by id; the id must be one path segment.
+      signoz.rules.set("42", { id: "42", alert: "High error rate", condition: { op: "1", target: 5 } });
+      const rule = await proxy(org.apiKey, "signoz/rules.get", { params: { ruleId: "42" } });
+      expect(rule.status, await rule.clone().text()).toBe(200);
+      expect((await jsonOf(rule)).data).toEqual({
+        status: "success",
+        data: { id: "42", alert: "High error rate", condition: { op: "1", target: 5 } },
+      });
+      expect(lastRequest(signoz)).toMatchObject({
+        method: "GET",
+        path: "/api/v1/rules/42",
+        headers: { "signoz-api-key": apiKey },
+      });
+      const missing = await proxy(org.apiKey, "signoz/rules.get", { params: { ruleId: "43" } });
+      expect(missing.status).toBe(502);
+      expect(await jsonOf(missing)).toMatchObject({ code: "upstream_error", retryable: false });
+      const traversal = await proxy(org.apiKey, "signoz/rules.get", {
+        params: { ruleId: "../v5/query_range" },
+      });
+      expect(traversal.status).toBe(400);
+      expect((await jsonOf(traversal)).errors).toEqual([
+        { path: "params.ruleId", message: "must be a SigNoz rule id" },
+      ]);
     });
 
     it("says what is missing when an integration cannot make the call", async () => {

@@ -15,6 +15,7 @@ import { detectionContextDue, MAX_ATTEMPTS } from "../../src/evidence/detection-
 import { parseCheckpointKey } from "../../src/evidence/signer.ts";
 import { type FakeDatadog, startFakeDatadog } from "../fakes/datadog.ts";
 import { type FakeGrafana, startFakeGrafana } from "../fakes/grafana.ts";
+import { type FakeSignoz, startFakeSignoz } from "../fakes/signoz.ts";
 import { jsonOf, useTestApp } from "../harness/app.ts";
 import { makeOrg } from "../harness/factories.ts";
 import { EvidenceSeed } from "./seed.ts";
@@ -24,11 +25,16 @@ describe("detection context", async () => {
   const db = t.database.db;
   let datadog: FakeDatadog;
   let grafana: FakeGrafana;
+  let signoz: FakeSignoz;
   beforeAll(async () => {
-    [datadog, grafana] = await Promise.all([startFakeDatadog(), startFakeGrafana()]);
+    [datadog, grafana, signoz] = await Promise.all([
+      startFakeDatadog(),
+      startFakeGrafana(),
+      startFakeSignoz(),
+    ]);
   });
   afterAll(async () => {
-    await Promise.all([datadog?.close(), grafana?.close()]);
+    await Promise.all([datadog?.close(), grafana?.close(), signoz?.close()]);
   });
 
   const deps = () => ({
@@ -192,6 +198,231 @@ describe("detection context", async () => {
       series: { kind: "metric", max: 0.9 },
     });
     expect(grafana.requests.at(-1)?.path).toBe("/api/ds/query");
+  });
+
+  /** A SigNoz integration whose API key the fake accepts. */
+  async function signozIntegration(apiKey: string) {
+    const key = `sz_${randomBytes(16).toString("hex")}`;
+    signoz.allow(key);
+    const id = await integration(apiKey, {
+      provider: "signoz",
+      name: "signoz",
+      config: { url: signoz.url },
+      secrets: { apiKey: key },
+    });
+    return { id, key };
+  }
+
+  /** A rule as SigNoz's GET /api/v1/rules/{id} returns it (v5 queries, schema v1 inline threshold). */
+  const p99Query = {
+    type: "builder_query",
+    spec: {
+      name: "A",
+      signal: "metrics",
+      aggregations: [
+        { metricName: "http_server_duration", timeAggregation: "rate", spaceAggregation: "p99" },
+      ],
+      filter: { expression: "deployment.environment = 'production'" },
+      groupBy: [{ name: "service.name", fieldContext: "resource" }],
+    },
+  };
+  const signozRule = (id: string) => ({
+    id,
+    state: "firing",
+    alert: "High p99 latency",
+    alertType: "METRIC_BASED_ALERT",
+    ruleType: "threshold_rule",
+    evalWindow: "5m0s",
+    frequency: "1m0s",
+    condition: {
+      compositeQuery: { queryType: "builder", panelType: "graph", queries: [p99Query] },
+      op: "1",
+      target: 500,
+      matchType: "1",
+      targetUnit: "ms",
+      selectedQueryName: "A",
+    },
+    labels: { severity: "critical" },
+    annotations: { summary: "p99 latency of {{$service_name}} is {{$value}}" },
+    disabled: false,
+    source: `https://signoz.example.com/alerts/edit?ruleId=${id}`,
+    preferredChannels: ["slack-ops", "pagerduty-checkout"],
+    version: "v5",
+  });
+
+  it("reads a SigNoz rule by the alert's ruleId and runs the rule's own query around first-seen", async () => {
+    const o = await makeOrg(db);
+    const { id: integrationId, key } = await signozIntegration(o.apiKey);
+    const ruleId = randomUUID();
+    signoz.rules.set(ruleId, signozRule(ruleId));
+    const anomaly = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
+      title: "High p99 latency",
+      labels: { alertname: "High p99 latency", ruleId, service_name: "checkout", severity: "critical" },
+      links: [{ rel: "rule", url: `https://signoz.example.com/alerts/edit?ruleId=${ruleId}` }],
+      data: { annotations: { summary: "p99 latency of checkout is 1840" } },
+    });
+
+    expect(await detectionContextDue(deps())).toContainEqual({ anomalyId: anomaly.id, outcome: "ok" });
+    const row = await contextOf(o.org.id, anomaly.id);
+    expect(row?.status).toBe("ok");
+    expect(row?.context).toMatchObject({
+      rule: {
+        id: ruleId,
+        name: "High p99 latency",
+        type: "METRIC_BASED_ALERT",
+        queryType: "builder",
+        query: [p99Query],
+        selectedQuery: "A",
+        threshold: [{ name: "critical", target: 500, op: "1", matchType: "1", unit: "ms" }],
+        condition: "A above 500 ms at least once in 5m0s",
+        window: "5m0s",
+        frequency: "1m0s",
+        targets: ["slack-ops", "pagerduty-checkout"],
+      },
+      // The alert's own series (service.name = checkout) out of the grouped answer.
+      series: {
+        kind: "metric",
+        query: "A",
+        labels: { "service.name": "checkout" },
+        seriesCount: 2,
+        min: 3,
+        max: 41,
+      },
+    });
+    expect(row?.context).not.toHaveProperty("note");
+
+    // What the fake received: the rule read, then query_range with the rule's query around first-seen.
+    const [read, query] = signoz.requests.slice(-2);
+    expect(read).toMatchObject({
+      method: "GET",
+      path: `/api/v1/rules/${ruleId}`,
+      headers: { "signoz-api-key": key },
+    });
+    expect(query).toMatchObject({
+      method: "POST",
+      path: "/api/v5/query_range",
+      headers: { "signoz-api-key": key },
+      body: { requestType: "time_series", compositeQuery: { queries: [p99Query] } },
+    });
+    const body = query!.body as { start: number; end: number };
+    expect(body.start).toBe(anomaly.firstSeenAt.getTime() - 30 * 60_000);
+    expect(body.end).toBeGreaterThan(anomaly.firstSeenAt.getTime());
+    const audited = await withOrg(db, o.org.id, (tx) => tx.select().from(auditLog));
+    expect(
+      audited
+        .filter((e) => e.action === "proxy.query" && e.actorId === "evidence.detection-context")
+        .map((e) => (e.data as { operation: string }).operation)
+        .sort(),
+    ).toEqual(["query_range", "rules.get"]);
+    // The stored credential is used server-side only: nothing of it is in the evidence.
+    expect(JSON.stringify(row)).not.toContain(key);
+
+    const bundle = await jsonOf(await t.request("/api/v1/compliance/cc7.1?period=7", { apiKey: o.apiKey }));
+    const facts = bundle.rows.find(
+      (r: { entry: { subject: { id: string } } }) => r.entry.subject.id === anomaly.id,
+    ).entry.data.facts;
+    expect(facts.rule.detectionContext).toMatchObject({
+      status: "ok",
+      context: { rule: { condition: "A above 500 ms at least once in 5m0s" } },
+    });
+  });
+
+  it("reads SigNoz v2alpha1 thresholds and their channels, and fetches no series for ClickHouse SQL", async () => {
+    const o = await makeOrg(db);
+    const { id: integrationId } = await signozIntegration(o.apiKey);
+    const ruleId = randomUUID();
+    const chQuery = { type: "clickhouse_sql", spec: { name: "A", query: "SELECT count() FROM logs" } };
+    signoz.rules.set(ruleId, {
+      ...signozRule(ruleId),
+      alert: "Error logs",
+      alertType: "LOGS_BASED_ALERT",
+      schemaVersion: "v2alpha1",
+      evalWindow: undefined,
+      frequency: undefined,
+      evaluation: { kind: "rolling", spec: { evalWindow: "10m0s", frequency: "2m0s" } },
+      preferredChannels: undefined,
+      condition: {
+        compositeQuery: { queryType: "clickhouse_sql", panelType: "graph", queries: [chQuery] },
+        selectedQueryName: "A",
+        thresholds: {
+          kind: "basic",
+          spec: [
+            { name: "critical", target: 100, op: "above", matchType: "in_total", channels: ["pager"] },
+            { name: "warning", target: 50, op: "above", matchType: "in_total", channels: ["slack-ops"] },
+          ],
+        },
+      },
+    });
+    const anomaly = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
+      title: "Error logs",
+      labels: { alertname: "Error logs", ruleId },
+    });
+    const before = signoz.requests.length;
+    await detectionContextDue(deps());
+    const row = await contextOf(o.org.id, anomaly.id);
+    expect(row?.status).toBe("ok");
+    expect(row?.context).toMatchObject({
+      rule: {
+        name: "Error logs",
+        queryType: "clickhouse_sql",
+        query: [chQuery],
+        threshold: [
+          { name: "critical", target: 100 },
+          { name: "warning", target: 50 },
+        ],
+        condition: "A above 100 in total in 10m0s; A above 50 in total in 10m0s",
+        window: "10m0s",
+        frequency: "2m0s",
+        targets: ["pager", "slack-ops"],
+      },
+      series: null,
+      note: "the rule's queries are ClickHouse SQL, which the query proxy does not run",
+    });
+    // Only the rule was read: no query_range.
+    expect(signoz.requests.slice(before).map((r) => r.path)).toEqual([`/api/v1/rules/${ruleId}`]);
+  });
+
+  it("records SigNoz failures: a 503 is retried after backoff, an unknown rule is not", async () => {
+    const o = await makeOrg(db);
+    const { id: integrationId } = await signozIntegration(o.apiKey);
+    const ruleId = randomUUID();
+    signoz.rules.set(ruleId, signozRule(ruleId));
+    const flaky = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
+      title: "High p99 latency",
+      labels: { alertname: "High p99 latency", ruleId },
+    });
+    signoz.failNext(503, { status: "error", error: { code: "unavailable", message: "try later" } });
+    await detectionContextDue(deps());
+    let row = await contextOf(o.org.id, flaky.id);
+    expect(row).toMatchObject({ status: "failed", attempts: 1 });
+    expect(row?.lastError).toMatch(/SigNoz failed to answer \(HTTP 503\)/);
+    await withOrg(db, o.org.id, (tx) =>
+      tx
+        .update(anomalyDetectionContext)
+        .set({ updatedAt: new Date(Date.now() - 5 * 60_000) })
+        .where(eq(anomalyDetectionContext.anomalyId, flaky.id)),
+    );
+    expect(await detectionContextDue(deps())).toContainEqual({ anomalyId: flaky.id, outcome: "ok" });
+    row = await contextOf(o.org.id, flaky.id);
+    expect(row).toMatchObject({ status: "ok", attempts: 2, lastError: null });
+
+    const gone = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
+      title: "Deleted rule",
+      labels: { alertname: "Deleted rule", ruleId: randomUUID() },
+    });
+    const noRule = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
+      title: "No rule id",
+      labels: { alertname: "No rule id" },
+    });
+    await detectionContextDue(deps());
+    row = await contextOf(o.org.id, gone.id);
+    expect(row).toMatchObject({ status: "failed", attempts: MAX_ATTEMPTS });
+    expect(row?.lastError).toMatch(/SigNoz has no such resource \(HTTP 404\)/);
+    expect(await contextOf(o.org.id, noRule.id)).toMatchObject({
+      status: "failed",
+      attempts: MAX_ATTEMPTS,
+      lastError: "the alert carries no SigNoz rule id",
+    });
   });
 
   it("records a failed fetch, retries it after backoff, and stops on a permanent failure", async () => {
