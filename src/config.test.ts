@@ -33,6 +33,26 @@ describe("loadConfig", () => {
     expect(loadConfig({ DATABASE_URL: "", SENTRY_DSN: "" }).database.url).toBeUndefined();
   });
 
+  it("reads checkpoint publishing targets; a git remote needs the repository and must be a remote name", () => {
+    expect(loadConfig({}).checkpoints).toEqual({ publishDir: undefined, publishGit: undefined });
+    expect(
+      loadConfig({
+        CAUSEWAY_CHECKPOINT_PUBLISH_DIR: "/srv/cp",
+        CAUSEWAY_CHECKPOINT_PUBLISH_GIT: "/srv/cp.git",
+        CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: "origin",
+      }).checkpoints,
+    ).toEqual({ publishDir: "/srv/cp", publishGit: { repo: "/srv/cp.git", remote: "origin" } });
+    expect(() => loadConfig({ CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: "origin" })).toThrow(
+      /CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: needs CAUSEWAY_CHECKPOINT_PUBLISH_GIT/,
+    );
+    expect(() =>
+      loadConfig({
+        CAUSEWAY_CHECKPOINT_PUBLISH_GIT: "/srv/cp.git",
+        CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: "--upload-pack=sh",
+      }),
+    ).toThrow(/CAUSEWAY_CHECKPOINT_PUBLISH_GIT_REMOTE: must be the name of a git remote/);
+  });
+
   it("is documented variable by variable in .env.example", () => {
     const documented = readFileSync(new URL("../.env.example", import.meta.url), "utf8")
       .split("\n")
