@@ -187,6 +187,11 @@ describe("repository mirrors and history from plain git", async () => {
     const head = await git.squashPr(11, "Second", { "a.ts": "3\n" });
     const next = await syncRepo(t, org.admin, repo.id);
     expect(next.body).toMatchObject({ imported: 1, pullRequests: 1, headSha: head, cloned: false });
+    // Each sync leaves a commit-graph (split layers) that git accepts, for the sandbox's reads.
+    const mirror = deps.mirrors.mirrorPath({ id: repo.id, orgId: org.orgId });
+    const chain = await readFile(path.join(mirror, "objects/info/commit-graphs/commit-graph-chain"), "utf8");
+    expect(chain.trim().split("\n").length).toBeGreaterThanOrEqual(1);
+    expect((await gitIn(mirror, "commit-graph", "verify")).code).toBe(0);
     const rows = await rowsOf(org.orgId, repo.id);
     expect(rows.map((r) => r.prNumber ?? r.title).sort()).toEqual([10, 11, "Initial"].sort());
   });
