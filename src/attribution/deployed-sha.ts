@@ -53,6 +53,9 @@ export function previousDeployOf(deploys: readonly { sha: string }[], sha: strin
   return older.find((d) => d.sha !== sha)?.sha;
 }
 
+/** Places tried in the first round trip. */
+const FIRST_TRIES = 3;
+
 export async function resolveDeployedSha(input: {
   anomaly: Pick<Anomaly, "commitSha" | "release" | "service" | "environment" | "firstSeenAt">;
   defaultBranch: string;
@@ -67,22 +70,30 @@ export async function resolveDeployedSha(input: {
     return previousSha ? { sha, source, previousSha } : { sha, source };
   };
 
-  // Every way of placing the deployed commit is asked at once (one sandbox round trip); the first that
-  // the mirror confirms, in the order above, wins.
+  // The likeliest places are asked at once (one sandbox round trip, shared with the reads the pipeline
+  // starts at its guess); the rest of the deploy history and the branch only when none of them holds.
+  // The first that the mirror confirms, in the order above, wins.
   const ordered: { sha: string; source: DeployedShaSource }[] = [];
+  const add = (sha: string, source: DeployedShaSource) => {
+    if (!ordered.some((o) => o.sha === sha)) ordered.push({ sha, source });
+  };
   const commit = anomaly.commitSha?.toLowerCase();
-  if (isFullSha(commit)) ordered.push({ sha: commit, source: "commit_sha" });
-  if (input.releaseSha) ordered.push({ sha: input.releaseSha.toLowerCase(), source: "release" });
-  for (const d of input.deploys) ordered.push({ sha: d.sha, source: "deploy" });
-  const [found, atBranch] = await Promise.all([
-    Promise.all(ordered.map((o) => git.commitExists(o.sha))),
-    // Only needed when nothing above resolves, so its failure (a ref name git cannot take) only counts then.
+  if (isFullSha(commit)) add(commit, "commit_sha");
+  if (input.releaseSha) add(input.releaseSha.toLowerCase(), "release");
+  for (const d of input.deploys) add(d.sha, "deploy");
+  const firstOf = async (tries: typeof ordered): Promise<DeployedSha | null> => {
+    const found = await Promise.all(tries.map((o) => git.commitExists(o.sha)));
+    const at = found.findIndex((sha) => sha !== null);
+    return at >= 0 ? withPrevious(found[at]!, tries[at]!.source) : null;
+  };
+  const likely = await firstOf(ordered.slice(0, FIRST_TRIES));
+  if (likely) return likely;
+  const [rest, atBranch] = await Promise.all([
+    firstOf(ordered.slice(FIRST_TRIES)),
+    // Only needed when nothing above resolves, so its failure (a ref git cannot take) only counts then.
     git.branchAt(input.defaultBranch, anomaly.firstSeenAt).catch((error: unknown) => error as Error),
   ]);
-  for (const [i, o] of ordered.entries()) {
-    const sha = found[i];
-    if (sha) return withPrevious(sha, o.source);
-  }
+  if (rest) return rest;
   if (atBranch instanceof Error) throw atBranch;
   return atBranch ? { sha: atBranch, source: "branch_at_first_seen" } : null;
 }
