@@ -67,12 +67,12 @@ export class DbTreeStore implements TreeStore {
 
   private async getChunk(keys: readonly NodeKey[]): Promise<Uint8Array[]> {
     if (keys.length === 0) return [];
-    // The keys as one JSON parameter joined on the primary key: an index lookup per key however many
-    // there are (a long IN list of row values can make the planner scan the org's whole tree).
-    const wanted = JSON.stringify(keys.map((k) => ({ l: k.level, i: k.index.toString() })));
+    // The keys as two parallel text lists joined on the primary key: an index lookup per key however
+    // many there are (a long IN list of row values can make the planner scan the org's whole tree).
     const rows = await this.tx.execute<{ level: number; idx: string; hash: Buffer }>(sql`
       select n.level, n.idx::text as idx, n.hash
-      from jsonb_to_recordset(${wanted}::jsonb) as k(l smallint, i bigint)
+      from unnest(string_to_array(${keys.map((k) => k.level).join(",")}, ',')::smallint[],
+        string_to_array(${keys.map((k) => k.index.toString()).join(",")}, ',')::bigint[]) as k(l, i)
       join audit_tree_nodes n on n.org_id = ${this.orgId}::uuid and n.level = k.l and n.idx = k.i`);
     const byKey = new Map(rows.map((r) => [`${r.level}:${r.idx}`, new Uint8Array(r.hash)]));
     return keys.map((k) => {
@@ -83,20 +83,34 @@ export class DbTreeStore implements TreeStore {
   }
 
   async putNodes(nodes: readonly TreeNode[]): Promise<void> {
-    // A bulk append writes ~2 nodes per leaf; keep each statement well under the 65535-parameter limit.
+    // A bulk append writes ~2 nodes per leaf; keep each statement to a bounded size.
     for (let i = 0; i < nodes.length; i += PUT_CHUNK) await this.putChunk(nodes.slice(i, i + PUT_CHUNK));
   }
 
   private async putChunk(nodes: readonly TreeNode[]): Promise<void> {
     if (nodes.length === 0) return;
-    // One JSON parameter unpacked server-side: far cheaper than 4 bound parameters per row for bulk appends.
-    const rows = JSON.stringify(
-      nodes.map((n) => ({ l: n.level, i: n.index.toString(), h: Buffer.from(n.hash).toString("base64") })),
-    );
+    // Appends only ever write nodes that cannot exist yet, so first try a plain insert (about a third of
+    // the cost of ON CONFLICT … RETURNING) in a savepoint; only if some key exists does the checking
+    // path below run.
+    try {
+      await this.tx.transaction((sp) =>
+        sp.execute(sql`
+        insert into audit_tree_nodes (org_id, level, idx, hash)
+        select ${this.orgId}::uuid, x.l, x.i, decode(x.h, 'hex')
+        from ${nodeRows(nodes)} as x(l, i, h)`),
+      );
+      return;
+    } catch (error) {
+      if (
+        (error as { cause?: { code?: string } }).cause?.code !== "23505" &&
+        (error as { code?: string }).code !== "23505"
+      )
+        throw error;
+    }
     const inserted = await this.tx.execute<{ level: number; idx: string }>(sql`
       insert into audit_tree_nodes (org_id, level, idx, hash)
-      select ${this.orgId}::uuid, x.l, x.i, decode(x.h, 'base64')
-      from jsonb_to_recordset(${rows}::jsonb) as x(l smallint, i bigint, h text)
+      select ${this.orgId}::uuid, x.l, x.i, decode(x.h, 'hex')
+      from ${nodeRows(nodes)} as x(l, i, h)
       on conflict do nothing
       returning level, idx::text as idx`);
     if (inserted.length === nodes.length) return;
@@ -108,4 +122,15 @@ export class DbTreeStore implements TreeStore {
       if (Buffer.compare(Buffer.from(stored[i]!), Buffer.from(n.hash)) !== 0) throw new NodeConflictError(n);
     });
   }
+}
+
+/** Nodes as three parallel comma-separated text parameters, zipped by unnest: no JSON to parse. */
+function nodeRows(nodes: readonly TreeNode[]) {
+  const levels = nodes.map((n) => n.level).join(",");
+  const indexes = nodes.map((n) => n.index.toString()).join(",");
+  const hashes = nodes
+    .map((n) => Buffer.from(n.hash.buffer, n.hash.byteOffset, n.hash.length).toString("hex"))
+    .join(",");
+  return sql`unnest(string_to_array(${levels}, ',')::smallint[], string_to_array(${indexes}, ',')::bigint[],
+    string_to_array(${hashes}, ','))`;
 }

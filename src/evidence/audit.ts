@@ -1,9 +1,12 @@
+import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { OrgTx } from "../../db/client.ts";
 import { auditLog } from "../../db/schema/audit-log.ts";
 import type { OrgContext } from "../context.ts";
 import { redactDeep } from "../telemetry/redact.ts";
 import { DbTreeStore, entryLeafHash } from "./audit-tree.ts";
+import { canonicalize } from "./canonical-json.ts";
+import { canonicalEntryOf } from "./entry.ts";
 import { appendLeaves } from "./merkle.ts";
 
 export interface AuditInput {
@@ -39,6 +42,70 @@ export async function appendAudit(tx: OrgTx, ctx: OrgContext, input: AuditInput)
 
 const INSERT_CHUNK = 5_000;
 
+/** Stands in for the seq while an entry's canonical text is built before its seq is known. */
+const SEQ_MARK = "\u0000seq";
+const SEQ_MEMBER = `"seq":${JSON.stringify(SEQ_MARK)}`;
+
+/**
+ * An entry built up to everything that does not depend on its place in the log: the normalized data
+ * (and its JSON text, what the insert sends) and the canonical leaf text split around the seq. Staging is
+ * the CPU-heavy part of a bulk append, so the exporter stages a page while the previous one is written.
+ */
+export interface StagedAudit {
+  input: AuditInput;
+  /** `data` as stored (normalizeAuditData). */
+  data: Record<string, unknown>;
+  /** `data` as JSON text (one line: JSON.stringify escapes every control character). */
+  dataJson: string;
+  /** `[action, subjectType, subjectId]` as JSON; the insert numbers the rows from the head. */
+  fieldsJson: string;
+  /** Canonical entry bytes = head ‖ decimal seq ‖ tail (UTF-8). */
+  canonicalHead: string;
+  canonicalTail: string;
+}
+
+export interface StagedBatch {
+  at: Date;
+  entries: StagedAudit[];
+}
+
+/** Builds the position-independent part of each entry (see StagedAudit); no database access. */
+export function stageAuditBatch(ctx: OrgContext, inputs: readonly AuditInput[]): StagedBatch {
+  const at = new Date(Math.floor(Date.now()));
+  const entries = inputs.map((input) => {
+    const dataJson = JSON.stringify(redactDeep(input.data ?? {}));
+    const data = JSON.parse(dataJson) as Record<string, unknown>;
+    const canonical = canonicalize({
+      ...canonicalEntryOf(auditRowOfNormalized(ctx, input, data, 0n, at)),
+      seq: SEQ_MARK,
+    });
+    const mark = canonical.lastIndexOf(SEQ_MEMBER);
+    if (mark < 0) throw new Error("seq marker missing from a canonical entry (internal)");
+    return {
+      input,
+      data,
+      dataJson,
+      fieldsJson: JSON.stringify([input.action, input.subjectType, input.subjectId ?? null]),
+      canonicalHead: `${canonical.slice(0, mark)}"seq":"`,
+      canonicalTail: canonical.slice(mark + SEQ_MEMBER.length - 1),
+    };
+  });
+  return { at, entries };
+}
+
+const LEAF_PREFIX = Uint8Array.of(0x00);
+
+function stagedLeafHash(entry: StagedAudit, seq: bigint): Uint8Array {
+  return new Uint8Array(
+    createHash("sha256")
+      .update(LEAF_PREFIX)
+      .update(entry.canonicalHead)
+      .update(seq.toString())
+      .update(entry.canonicalTail)
+      .digest(),
+  );
+}
+
 /**
  * Appends many entries at once (the evidence exporter records thousands of rows): one head update
  * reserves the whole range, the entries go in chunked multi-row inserts and the tree nodes of every new
@@ -49,33 +116,49 @@ export async function appendAuditBatch(
   tx: OrgTx,
   ctx: OrgContext,
   inputs: readonly AuditInput[],
-): Promise<Array<{ seq: bigint; leafHash: Uint8Array }>> {
-  if (inputs.length === 0) return [];
+): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
+  return appendStagedAudit(tx, ctx, stageAuditBatch(ctx, inputs));
+}
+
+/**
+ * The in-transaction part of a bulk append: reserve the range under the head row lock, hash each leaf
+ * (only the seq is new), and send the entry and tree-node inserts together (pipelined on the
+ * transaction's connection) rather than one after another.
+ */
+export async function appendStagedAudit(
+  tx: OrgTx,
+  ctx: OrgContext,
+  batch: StagedBatch,
+): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
+  const n = batch.entries.length;
+  if (n === 0) return [];
   const rows = await tx.execute<{ start: string }>(sql`
-    insert into audit_heads (org_id, size) values (${ctx.orgId}, ${inputs.length})
-    on conflict (org_id) do update set size = audit_heads.size + ${inputs.length}
-    returning (size - ${inputs.length})::text as start`);
+    insert into audit_heads (org_id, size) values (${ctx.orgId}, ${n})
+    on conflict (org_id) do update set size = audit_heads.size + ${n}
+    returning (size - ${n})::text as start`);
   const start = BigInt(rows[0]!.start);
-  const at = new Date(Math.floor(Date.now()));
-  const entries = inputs.map((input, i) => auditRowOf(ctx, input, start + BigInt(i), at));
-  for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
-    // One JSON parameter per chunk, unpacked by Postgres: bulk appends are bound by the database, not by
-    // building thousands of bind parameters.
-    const rows = JSON.stringify(
-      entries
-        .slice(i, i + INSERT_CHUNK)
-        .map((e) => ({ ...e, seq: e.seq.toString(), at: e.at.toISOString() })),
+  const writes: Promise<unknown>[] = [];
+  for (let i = 0; i < n; i += INSERT_CHUNK) {
+    const chunk = batch.entries.slice(i, i + INSERT_CHUNK);
+    // Two text parameters per chunk: the data values one per line (JSON text has no raw newline), each
+    // parsed once into jsonb, and the small per-row fields as one JSON array. json_to_recordset with a
+    // jsonb column parses every value twice and was the slowest part of a bulk append.
+    const datas = chunk.map((e) => e.dataJson).join("\n");
+    const fields = `[${chunk.map((e) => e.fieldsJson).join(",")}]`;
+    writes.push(
+      tx.execute(sql`
+        insert into audit_log (org_id, seq, at, actor_kind, actor_id, action, subject_type, subject_id, data, request_id)
+        select ${ctx.orgId}::uuid, ${(start + BigInt(i)).toString()}::bigint + d.n - 1,
+          ${batch.at.toISOString()}::timestamptz, ${ctx.actor.kind}, ${ctx.actor.id}, f.e ->> 0, f.e ->> 1,
+          f.e ->> 2, d.data::jsonb, ${ctx.requestId ?? null}::text
+        from string_to_table(${datas}, E'\n') with ordinality as d(data, n)
+        join json_array_elements(${fields}::json) with ordinality as f(e, n) on f.n = d.n`),
     );
-    await tx.execute(sql`
-      insert into audit_log (org_id, seq, at, actor_kind, actor_id, action, subject_type, subject_id, data, request_id)
-      select x."orgId", x.seq, x.at, x."actorKind", x."actorId", x.action, x."subjectType", x."subjectId", x.data,
-        x."requestId"
-      from jsonb_to_recordset(${rows}::jsonb) as x("orgId" uuid, seq bigint, at timestamptz, "actorKind" text,
-        "actorId" text, action text, "subjectType" text, "subjectId" text, data jsonb, "requestId" text)`);
   }
-  const leaves = entries.map(entryLeafHash);
-  await appendLeaves(new DbTreeStore(tx, ctx.orgId), start, leaves);
-  return entries.map((e, i) => ({ seq: e.seq, leafHash: leaves[i]! }));
+  const leaves = batch.entries.map((e, i) => stagedLeafHash(e, start + BigInt(i)));
+  writes.push(appendLeaves(new DbTreeStore(tx, ctx.orgId), start, leaves));
+  await Promise.all(writes);
+  return batch.entries.map((e, i) => ({ seq: start + BigInt(i), leafHash: leaves[i]!, data: e.data }));
 }
 
 /**
@@ -83,6 +166,16 @@ export async function appendAuditBatch(
  * hashes; `data` is normalized (see normalizeAuditData), so the leaf hash recomputes from the row.
  */
 function auditRowOf(ctx: OrgContext, input: AuditInput, seq: bigint, at: Date) {
+  return auditRowOfNormalized(ctx, input, normalizeAuditData(input.data ?? {}), seq, at);
+}
+
+function auditRowOfNormalized(
+  ctx: OrgContext,
+  input: AuditInput,
+  data: Record<string, unknown>,
+  seq: bigint,
+  at: Date,
+) {
   return {
     orgId: ctx.orgId,
     seq,
@@ -92,7 +185,7 @@ function auditRowOf(ctx: OrgContext, input: AuditInput, seq: bigint, at: Date) {
     action: input.action,
     subjectType: input.subjectType,
     subjectId: input.subjectId ?? null,
-    data: normalizeAuditData(input.data ?? {}),
+    data,
     requestId: ctx.requestId ?? null,
   };
 }

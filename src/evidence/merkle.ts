@@ -211,6 +211,22 @@ export async function rootHash(store: TreeStore, size: bigint): Promise<Uint8Arr
 
 /** PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, ordered from the leaf's sibling up to the root. */
 export async function inclusionProof(store: TreeStore, index: bigint, size: bigint): Promise<Uint8Array[]> {
+  const groups = inclusionProofKeys(index, size);
+  const hashes = await readExactly(store, groups.flat());
+  let pos = 0;
+  return groups.map((group) => {
+    const parts = hashes.slice(pos, pos + group.length);
+    pos += group.length;
+    return foldSubtrees(parts);
+  });
+}
+
+/**
+ * The stored nodes behind each hash of PATH(index, D[0:size]), leaf to root: one group per proof hash,
+ * the perfect subtrees of its sibling range largest first (foldSubtrees turns a group into the hash).
+ * Synchronous and store-free, so a batch of proofs can be planned, fetched in one read and built.
+ */
+export function inclusionProofKeys(index: bigint, size: bigint): NodeKey[][] {
   assertSize(size, "size");
   if (typeof index !== "bigint" || index < 0n || index >= size) {
     throw new RangeError("index must be a bigint in [0, size)");
@@ -218,21 +234,28 @@ export async function inclusionProof(store: TreeStore, index: bigint, size: bigi
   // Walk root → leaf collecting the sibling range at each split, then reverse into leaf → root order.
   // Only the first left turn out of a non-perfect range yields a multi-node sibling; everything under a
   // left turn is perfect, so the whole proof costs O(log n) reads.
-  const siblings: Range[] = [];
+  const groups: NodeKey[][] = [];
   let lo = 0n;
   let n = size;
   while (n > 1n) {
     const k = splitPoint(n);
     if (index - lo < k) {
-      siblings.push({ start: lo + k, size: n - k });
+      groups.push(decompose(lo + k, n - k));
       n = k;
     } else {
-      siblings.push({ start: lo, size: k });
+      groups.push(decompose(lo, k));
       lo += k;
       n -= k;
     }
   }
-  return (await subtreeHashes(store, siblings)).reverse();
+  return groups.reverse();
+}
+
+/** MTH of a range from its perfect subtrees (largest first): RFC 6962's right-leaning shape. */
+export function foldSubtrees(parts: readonly Uint8Array[]): Uint8Array {
+  let acc = parts[parts.length - 1]!;
+  for (let i = parts.length - 2; i >= 0; i--) acc = interiorHash(parts[i]!, acc);
+  return acc;
 }
 
 /**
@@ -391,10 +414,7 @@ async function subtreeHashes(store: TreeStore, ranges: readonly Range[]): Promis
   return groups.map((group) => {
     const parts = hashes.slice(pos, pos + group.length);
     pos += group.length;
-    // The RFC's right-leaning shape: the smallest (rightmost) subtree is folded in first.
-    let acc = parts[parts.length - 1]!;
-    for (let i = parts.length - 2; i >= 0; i--) acc = interiorHash(parts[i]!, acc);
-    return acc;
+    return foldSubtrees(parts);
   });
 }
 
@@ -429,7 +449,9 @@ function splitPoint(n: bigint): bigint {
 }
 
 function bitLength(n: bigint): number {
-  return n === 0n ? 0 : n.toString(2).length;
+  // Proof planning calls this a few times per level for every row of an export: avoid the string.
+  if (n < 0x1_0000_0000n) return 32 - Math.clz32(Number(n));
+  return n.toString(2).length;
 }
 
 function isPowerOfTwo(n: bigint): boolean {

@@ -2,9 +2,15 @@ import { sql } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
 import { withOrg } from "../../db/client.ts";
 import { auditLog } from "../../db/schema/index.ts";
-import { appendAudit } from "../../src/evidence/audit.ts";
+import { appendAudit, appendAuditBatch } from "../../src/evidence/audit.ts";
 import { DbTreeStore, entryLeafHash } from "../../src/evidence/audit-tree.ts";
-import { inclusionProof, rootFromLeaves, rootHash, verifyInclusion } from "../../src/evidence/merkle.ts";
+import {
+  inclusionProof,
+  NodeConflictError,
+  rootFromLeaves,
+  rootHash,
+  verifyInclusion,
+} from "../../src/evidence/merkle.ts";
 import { useTestDatabase } from "../harness/db.ts";
 import { pgErrorOf } from "../harness/errors.ts";
 import { makeOrg } from "../harness/factories.ts";
@@ -98,5 +104,73 @@ describe("audit log", async () => {
       db.owner.execute(sql`update audit_tree_nodes set hash = '\\x00' where org_id = ${a.org.id}`),
     );
     expect(tamper.message).toMatch(/append-only/);
+  });
+
+  it("bulk appends hash the same leaves as the rows recompute to, whatever the data holds", async () => {
+    const a = await makeOrg(db);
+    const ctx = {
+      orgId: a.org.id,
+      role: "owner" as const,
+      actor: { kind: "system" as const, id: 'bulk "quoted" é' },
+      requestId: "req-1",
+    };
+    const tricky = [
+      { seq: "", nested: { seq: "1", "seq\u0001": true }, é: "😀", n: [0.1, -0, 1e21, 5e-7] },
+      { token: "s3cret", skipped: undefined, s: 'line\nbreak\ttab\u0001"' },
+      {},
+    ];
+    const first = await withOrg(db, a.org.id, (tx) =>
+      appendAuditBatch(
+        tx,
+        ctx,
+        Array.from({ length: 7 }, (_, i) => ({
+          action: `bulk.${i}`,
+          subjectType: "thing",
+          subjectId: i % 2 ? String(i) : null,
+          data: tricky[i % tricky.length] as Record<string, unknown>,
+        })),
+      ),
+    );
+    const second = await withOrg(db, a.org.id, (tx) =>
+      appendAuditBatch(tx, ctx, [{ action: "bulk.last", subjectType: "thing", data: { i: 1 } }]),
+    );
+    const rows = await withOrg(db, a.org.id, (tx) => tx.select().from(auditLog).orderBy(auditLog.seq));
+    const leaves = rows.map((r) => entryLeafHash(r));
+    const returned = [...first, ...second];
+    expect(returned.map((r) => r.seq)).toEqual(rows.slice(-8).map((r) => r.seq));
+    expect(returned.map((r) => Buffer.from(r.leafHash).toString("hex"))).toEqual(
+      leaves.slice(-8).map((h) => Buffer.from(h).toString("hex")),
+    );
+    expect(rows.at(-7)!.data).toEqual({
+      token: "[redacted]",
+      s: 'line\nbreak\ttab\u0001"',
+    });
+    expect(returned[1]!.data).toEqual(rows.at(-7)!.data);
+    const root = await withOrg(db, a.org.id, (tx) =>
+      rootHash(new DbTreeStore(tx, a.org.id), BigInt(rows.length)),
+    );
+    expect(Buffer.from(root).toString("hex")).toBe(Buffer.from(rootFromLeaves(leaves)).toString("hex"));
+  });
+
+  it("stored tree nodes accept an identical rewrite and refuse a different hash", async () => {
+    const a = await makeOrg(db);
+    const [node] = await withOrg(db, a.org.id, async (tx) => {
+      const store = new DbTreeStore(tx, a.org.id);
+      return [{ level: 0, index: 0n, hash: (await store.getNodes([{ level: 0, index: 0n }]))[0]! }];
+    });
+    const fresh = { level: 0, index: 1_000_000n, hash: new Uint8Array(32).fill(7) };
+    // The identical node next to a new one: the new one is written, the transaction goes on.
+    const count = await withOrg(db, a.org.id, async (tx) => {
+      await new DbTreeStore(tx, a.org.id).putNodes([node!, fresh]);
+      const rows = await tx.execute<{ n: number }>(
+        sql`select count(*)::int as n from audit_tree_nodes where org_id = ${a.org.id} and idx = 1000000`,
+      );
+      return rows[0]!.n;
+    });
+    expect(count).toBe(1);
+    const changed = { ...node!, hash: new Uint8Array(32).fill(1) };
+    await expect(
+      withOrg(db, a.org.id, (tx) => new DbTreeStore(tx, a.org.id).putNodes([changed])),
+    ).rejects.toBeInstanceOf(NodeConflictError);
   });
 });

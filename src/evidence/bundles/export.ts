@@ -1,15 +1,14 @@
 import { createHash, randomUUID } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
 import { type OrgTx, withOrg } from "../../../db/client.ts";
-import { auditLog } from "../../../db/schema/audit-log.ts";
 import { evidenceExports } from "../../../db/schema/evidence.ts";
 import { orgs } from "../../../db/schema/orgs.ts";
 import { type OrgContext, requireRole } from "../../context.ts";
 import { ValidationError } from "../../errors.ts";
-import { appendAudit, appendAuditBatch, normalizeAuditData } from "../audit.ts";
+import { appendAudit, appendStagedAudit, type StagedBatch, stageAuditBatch } from "../audit.ts";
 import { DbTreeStore } from "../audit-tree.ts";
 import { checkpointInTx, type EvidenceDeps, publishCheckpoint, storedCheckpointAt } from "../checkpoints.ts";
-import { type CanonicalEntry, canonicalEntryOf } from "../entry.ts";
+import type { CanonicalEntry } from "../entry.ts";
 import { consistencyProof } from "../merkle.ts";
 import { checkpointView } from "../proofs-service.ts";
 import {
@@ -56,6 +55,8 @@ export interface PreparedExport {
   redactPaths: boolean;
   summary: Record<string, unknown>;
   rowSeqs: bigint[];
+  /** Each row's leaf hash, parallel to rowSeqs (the proofs' level-0 nodes need no database read). */
+  rowLeaves: Uint8Array[];
   manifestSeq: bigint;
   checkpointSize: bigint;
   checkpoint: BundleCheckpoint;
@@ -77,60 +78,138 @@ function factsKey(criterion: Criterion, row: FactsRow): Buffer {
     .digest();
 }
 
+interface Recorded {
+  seq: bigint;
+  leafHash: Uint8Array;
+  data: Record<string, unknown>;
+}
+
+/** A page with its reusable entries found and the new ones staged (everything but the head-locked write). */
+interface StagedPage {
+  page: readonly FactsRow[];
+  hashes: string[];
+  existing: Map<string, { seq: bigint; leafHash: Uint8Array }>;
+  missing: number[];
+  staged: StagedBatch;
+}
+
 /**
- * Records one page of rows in the audit log: a row whose exact facts were recorded before (an earlier
- * export, nothing changed since) reuses that entry; any other gets a fresh `evidence.row` entry. Either way
- * the row is then an audit entry whose canonical bytes carry its facts, which is what the inclusion proof
- * covers.
+ * A row whose exact facts were recorded before (an earlier export, nothing changed since) reuses that
+ * entry; any other gets a fresh `evidence.row` entry, staged here (normalized, canonicalized) outside the
+ * transaction that appends it. Either way the row is then an audit entry whose canonical bytes carry its
+ * facts, which is what the inclusion proof covers.
  */
-async function recordRows(
-  tx: OrgTx,
+async function stagePage(
+  deps: EvidenceDeps,
   ctx: OrgContext,
   criterion: Criterion,
   page: readonly FactsRow[],
-): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
-  const hashes = page.map((r) => factsKey(criterion, r));
+): Promise<StagedPage> {
+  const hashes = page.map((r) => factsKey(criterion, r).toString("hex"));
   const existing = new Map<string, { seq: bigint; leafHash: Uint8Array }>();
   if (hashes.length > 0) {
-    const rows = await tx.execute<{ h: string; seq: string; hash: Buffer }>(sql`
-      select encode(e.facts_hash, 'hex') as h, e.seq::text as seq, n.hash
-      from evidence_rows e
-      join audit_tree_nodes n on n.org_id = e.org_id and n.level = 0 and n.idx = e.seq
-      where e.org_id = ${ctx.orgId} and e.facts_hash in (${sql.join(
-        hashes.map((h) => sql`decode(${h.toString("hex")}, 'hex')`),
-        sql`, `,
-      )})`);
+    const rows = await withOrg(deps.db, ctx.orgId, (tx) =>
+      tx.execute<{ h: string; seq: string; hash: Buffer }>(sql`
+        select encode(e.facts_hash, 'hex') as h, e.seq::text as seq, n.hash
+        from evidence_rows e
+        join audit_tree_nodes n on n.org_id = e.org_id and n.level = 0 and n.idx = e.seq
+        where e.org_id = ${ctx.orgId} and e.facts_hash in (
+          select decode(unnest(string_to_array(${hashes.join(",")}, ',')), 'hex'))`),
+    );
     for (const r of rows) existing.set(r.h, { seq: BigInt(r.seq), leafHash: new Uint8Array(r.hash) });
   }
-  const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!.toString("hex")));
-  // Only new rows pay for normalization (what the log stores and hashes); reused ones are read as built.
-  const datas = new Map(missing.map((i) => [i, normalizeAuditData({ criterion, facts: page[i]!.facts })]));
-  const appended = await appendAuditBatch(
-    tx,
+  const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!));
+  const staged = stageAuditBatch(
     ctx,
     missing.map((i) => ({
       action: ROW_ACTION,
       subjectType: page[i]!.subjectType,
       subjectId: page[i]!.subjectId,
-      data: datas.get(i)!,
+      data: { criterion, facts: page[i]!.facts },
     })),
   );
-  const values = missing.map((i, k) => {
-    existing.set(hashes[i]!.toString("hex"), appended[k]!);
-    return { h: hashes[i]!.toString("hex"), s: appended[k]!.seq.toString(), id: page[i]!.subjectId };
-  });
-  if (values.length > 0) {
-    // One JSON parameter for the page, like the audit appends: no per-row bind parameters.
+  return { page, hashes, existing, missing, staged };
+}
+
+/** Appends a staged page's new entries and remembers them as evidence rows; returns the page's rows. */
+async function writePage(
+  tx: OrgTx,
+  ctx: OrgContext,
+  criterion: Criterion,
+  p: StagedPage,
+): Promise<Recorded[]> {
+  // A page's commit need not wait for its WAL flush: the export's final transaction (manifest and
+  // checkpoint) commits synchronously, which flushes the WAL up to and past every page before the
+  // checkpoint covering them is signed or anything is streamed. A crash before that loses only pages of
+  // an export that never completed, whole transactions at a time, so the log stays gap-free.
+  await tx.execute(sql`set local synchronous_commit = off`);
+  const appended = await appendStagedAudit(tx, ctx, p.staged);
+  const datas = new Map<number, Record<string, unknown>>();
+  for (const [k, i] of p.missing.entries()) {
+    p.existing.set(p.hashes[i]!, appended[k]!);
+    datas.set(i, appended[k]!.data);
+  }
+  if (p.missing.length > 0) {
+    // Parallel comma-separated lists zipped by unnest, like the tree nodes: no per-row bind parameters.
+    // Subject ids are row uuids; a comma would shift the lists, so refuse rather than misfile.
+    if (p.missing.some((i) => p.page[i]!.subjectId.includes(","))) {
+      throw new Error("evidence row subject id contains a comma (internal)");
+    }
     await tx.execute(sql`
       insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id)
       select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
-      from jsonb_to_recordset(${JSON.stringify(values)}::jsonb) as x(h text, s bigint, id text)
+      from unnest(string_to_array(${p.missing.map((i) => p.hashes[i]!).join(",")}, ','),
+        string_to_array(${appended.map((a) => a.seq.toString()).join(",")}, ',')::bigint[],
+        string_to_array(${p.missing.map((i) => p.page[i]!.subjectId).join(",")}, ',')) as x(h, s, id)
       on conflict do nothing`);
   }
-  return page.map((r, i) => ({
-    ...existing.get(hashes[i]!.toString("hex"))!,
+  // Reused rows are summarized from the facts as built, which are what their entries hold.
+  return p.page.map((r, i) => ({
+    ...p.existing.get(p.hashes[i]!)!,
     data: datas.get(i) ?? { criterion, facts: r.facts },
   }));
+}
+
+/**
+ * Records every row of the population in the audit log, a page at a time, as a three-stage pipeline:
+ * the next page's facts are read while this one is staged (the CPU-heavy part), and a page's append
+ * transaction runs while the next page is staged. Appends stay in population order, one short
+ * transaction per page (the org's head row is locked only while a page is written).
+ */
+async function recordPopulation(
+  deps: EvidenceDeps,
+  ctx: OrgContext,
+  req: ExportRequest,
+  population: readonly string[],
+  take: (r: Recorded) => void,
+): Promise<void> {
+  const fetchPage = (i: number) => {
+    const ids = population.slice(i, i + PAGE_SIZE);
+    return withOrg(deps.db, ctx.orgId, (tx) =>
+      req.criterion === "cc7.1"
+        ? cc71Page(tx, { ids, redactPaths: req.redactPaths })
+        : cc81ChangePage(tx, { ids, to: req.to, redactPaths: req.redactPaths }),
+    );
+  };
+  const quiet = <T>(p: Promise<T>) => {
+    // Awaited later; a failure meanwhile must not count as unhandled.
+    p.catch(() => undefined);
+    return p;
+  };
+  let facts = population.length > 0 ? quiet(fetchPage(0)) : null;
+  let writing: Promise<void> = Promise.resolve();
+  for (let i = 0; facts; i += PAGE_SIZE) {
+    const page = await facts;
+    facts = i + PAGE_SIZE < population.length ? quiet(fetchPage(i + PAGE_SIZE)) : null;
+    const staged = await stagePage(deps, ctx, req.criterion, page);
+    await writing;
+    writing = quiet(
+      withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, req.criterion, staged)).then((rows) => {
+        for (const r of rows) take(r);
+      }),
+    );
+  }
+  await writing;
 }
 
 /**
@@ -159,10 +238,12 @@ export async function prepareExport(
     tx.select({ id: orgs.id, name: orgs.name }).from(orgs).where(eq(orgs.id, orgId)),
   );
   const rowSeqs: bigint[] = [];
+  const rowLeaves: Uint8Array[] = [];
   const digest = new RowsDigest();
   const summary = summaryOf(req.criterion, period.to);
   const take = (seq: bigint, leaf: Uint8Array, entry: Pick<CanonicalEntry, "action" | "data">) => {
     rowSeqs.push(seq);
+    rowLeaves.push(leaf);
     digest.add(leaf);
     summary.add(entry as CanonicalEntry);
   };
@@ -170,17 +251,9 @@ export async function prepareExport(
   const population = await withOrg(deps.db, orgId, (tx) =>
     req.criterion === "cc7.1" ? cc71Population(tx, req) : cc81ChangePopulation(tx, req),
   );
-  for (let i = 0; i < population.length; i += PAGE_SIZE) {
-    const ids = population.slice(i, i + PAGE_SIZE);
-    await withOrg(deps.db, orgId, async (tx) => {
-      const page =
-        req.criterion === "cc7.1"
-          ? await cc71Page(tx, { ids, redactPaths: req.redactPaths })
-          : await cc81ChangePage(tx, { ids, to: req.to, redactPaths: req.redactPaths });
-      const recorded = await recordRows(tx, ctx, req.criterion, page);
-      for (const r of recorded) take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data });
-    });
-  }
+  await recordPopulation(deps, ctx, req, population, (r) =>
+    take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data }),
+  );
   if (req.criterion === "cc8.1") {
     let afterSeq: bigint | null = null;
     for (;;) {
@@ -249,6 +322,7 @@ export async function prepareExport(
     redactPaths: req.redactPaths,
     summary: summaryResult,
     rowSeqs,
+    rowLeaves,
     manifestSeq: sealed.manifestSeq,
     checkpointSize: sealed.checkpoint.size,
     checkpoint: {
@@ -269,37 +343,64 @@ export async function prepareExport(
 
 const STREAM_CHUNK = 1_000;
 
-/** The rows' entries with their inclusion proofs, a chunk (one short transaction) at a time. */
+/** A row as the bundle carries it, with its entry already JSON text (see provenRows). */
+interface ProvenRow {
+  auditIndex: string;
+  entryJson: string;
+  inclusionProof: string[];
+}
+
+const q = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
+
+/**
+ * The rows' entries with their inclusion proofs, a chunk (one short transaction) at a time. The entry is
+ * assembled as JSON text around `data::text` as Postgres prints it, in canonicalEntryOf's field order
+ * (`at` printed like Date#toISOString, the form the leaf hashed):
+ * the bundle carries exactly the stored value without parsing and re-serializing each row's data (the
+ * verifier parses it and canonicalizes, so whitespace and key order in the text do not matter).
+ */
 async function* provenRows(
   deps: EvidenceDeps,
   prepared: PreparedExport,
   seqs: readonly bigint[],
-): AsyncGenerator<BundleRow[]> {
-  const prover = new BatchProver(prepared.org.id, prepared.checkpointSize);
-  const load = (i: number): Promise<BundleRow[]> => {
+): AsyncGenerator<ProvenRow[]> {
+  const orgId = prepared.org.id;
+  const leaves = new Map(prepared.rowSeqs.map((seq, i) => [seq, prepared.rowLeaves[i]!]));
+  const prover = new BatchProver(orgId, prepared.checkpointSize, leaves);
+  const orgJson = q(orgId);
+  const load = (i: number): Promise<ProvenRow[]> => {
     const chunk = seqs.slice(i, i + STREAM_CHUNK);
-    return withOrg(deps.db, prepared.org.id, async (tx) => {
-      const unique = [...new Set(chunk.map(String))];
-      const entries = await tx
-        .select()
-        .from(auditLog)
-        .where(
-          and(
-            eq(auditLog.orgId, prepared.org.id),
-            sql`${auditLog.seq} in (${sql.join(
-              unique.map((s) => sql`${s}::bigint`),
-              sql`, `,
-            )})`,
-          ),
-        );
-      const bySeq = new Map(entries.map((e) => [e.seq.toString(), e]));
-      const proofs = await prover.prove(tx, chunk);
+    return withOrg(deps.db, orgId, async (tx) => {
+      const [entries, proofs] = await Promise.all([
+        tx.execute<{
+          seq: string;
+          at: string;
+          actor_kind: string;
+          actor_id: string;
+          action: string;
+          subject_type: string;
+          subject_id: string | null;
+          data: string;
+          request_id: string | null;
+        }>(sql`
+          select seq::text as seq, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at, actor_kind, actor_id, action, subject_type, subject_id, data::text as data,
+            request_id
+          from audit_log
+          where org_id = ${orgId}
+            and seq in (select unnest(string_to_array(${chunk.join(",")}, ',')::bigint[]))`),
+        prover.prove(tx, chunk),
+      ]);
+      const bySeq = new Map(entries.map((e) => [e.seq, e]));
       return chunk.map((seq, k) => {
-        const entry = bySeq.get(seq.toString());
-        if (!entry) throw new Error(`audit entry ${seq} vanished (internal)`);
+        const e = bySeq.get(seq.toString());
+        if (!e) throw new Error(`audit entry ${seq} vanished (internal)`);
         return {
-          auditIndex: seq.toString(),
-          entry: canonicalEntryOf(entry),
+          auditIndex: e.seq,
+          entryJson:
+            `{"v":1,"org":${orgJson},"seq":"${e.seq}","at":"${e.at}",` +
+            `"actor":{"kind":${q(e.actor_kind)},"id":${q(e.actor_id)}},"action":${q(e.action)},` +
+            `"subject":{"type":${q(e.subject_type)},"id":${q(e.subject_id)}},"data":${e.data},` +
+            `"requestId":${q(e.request_id)}}`,
           inclusionProof: proofs[k]!.map(b64),
         };
       });
@@ -308,13 +409,22 @@ async function* provenRows(
   // One chunk read ahead: the database works on the next chunk while this one is serialized and sent.
   let next = seqs.length > 0 ? load(0) : null;
   for (let i = 0; next; i += STREAM_CHUNK) {
-    const current: Promise<BundleRow[]> = next;
+    const current: Promise<ProvenRow[]> = next;
     next = i + STREAM_CHUNK < seqs.length ? load(i + STREAM_CHUNK) : null;
     // A consumer that stops early never awaits the read-ahead; its failure must not be unhandled.
     next?.catch(() => undefined);
     yield await current;
   }
 }
+
+const rowJson = (row: ProvenRow) =>
+  `{"auditIndex":"${row.auditIndex}","entry":${row.entryJson},"inclusionProof":${JSON.stringify(row.inclusionProof)}}`;
+
+const parsedRow = (row: ProvenRow): BundleRow => ({
+  auditIndex: row.auditIndex,
+  entry: JSON.parse(row.entryJson) as CanonicalEntry,
+  inclusionProof: row.inclusionProof,
+});
 
 function bundleHead(prepared: PreparedExport) {
   return {
@@ -332,7 +442,7 @@ function bundleHead(prepared: PreparedExport) {
   };
 }
 
-async function manifestRow(deps: EvidenceDeps, prepared: PreparedExport): Promise<BundleRow> {
+async function manifestRow(deps: EvidenceDeps, prepared: PreparedExport): Promise<ProvenRow> {
   for await (const [row] of provenRows(deps, prepared, [prepared.manifestSeq])) return row!;
   throw new Error("manifest entry missing (internal)");
 }
@@ -345,22 +455,22 @@ export async function* bundleJson(deps: EvidenceDeps, prepared: PreparedExport):
   for await (const rows of provenRows(deps, prepared, prepared.rowSeqs)) {
     let text = "";
     for (const row of rows) {
-      text += `${first ? "" : ","}\n${JSON.stringify(row)}`;
+      text += `${first ? "" : ","}\n${rowJson(row)}`;
       first = false;
     }
     yield text;
   }
-  yield `\n],"manifest":${JSON.stringify(await manifestRow(deps, prepared))}}\n`;
+  yield `\n],"manifest":${rowJson(await manifestRow(deps, prepared))}}\n`;
 }
 
 /** The auditor's reading copy: cover page, summary, integrity statement, then one section per row. */
 export async function* bundleMarkdown(deps: EvidenceDeps, prepared: PreparedExport): AsyncGenerator<string> {
-  const manifest = await manifestRow(deps, prepared);
+  const manifest = parsedRow(await manifestRow(deps, prepared));
   yield renderMarkdownCover(bundleHead(prepared), manifest, prepared.rowSeqs.length);
   let n = 0;
   for await (const rows of provenRows(deps, prepared, prepared.rowSeqs)) {
     let text = "";
-    for (const row of rows) text += renderMarkdownRow(prepared.criterion, row, ++n);
+    for (const row of rows) text += renderMarkdownRow(prepared.criterion, parsedRow(row), ++n);
     yield text;
   }
 }
