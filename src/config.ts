@@ -67,6 +67,10 @@ const envSchema = z.object({
     .min(1024)
     .max(64 * 1024 * 1024)
     .default(1024 * 1024),
+  /** Webhooks per second at which in-process normalization steps aside for the front door (0: never). */
+  CAUSEWAY_INGEST_BUSY_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  /** The longest a stored delivery waits for normalization while the front door is busy. */
+  CAUSEWAY_INGEST_MAX_DEFER_MS: durationMs.max(300_000).default(15_000),
   CORS_ORIGINS: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: durationMs.max(60_000).default(10_000),
   CAUSEWAY_TRUST_PROXY: booleanish.default(false),
@@ -100,6 +104,7 @@ export interface Config {
   anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
   webhooks: { maxBodyBytes: number };
+  ingest: { busyPerSecond: number; maxDeferMs: number };
   proxy: { timeoutMs: number };
   shutdownTimeoutMs: number;
   trustProxy: boolean;
@@ -174,6 +179,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       dockerHost: e.DOCKER_HOST,
     },
     webhooks: { maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES },
+    ingest: { busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND, maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS },
     proxy: { timeoutMs: e.CAUSEWAY_PROXY_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     trustProxy: e.CAUSEWAY_TRUST_PROXY,

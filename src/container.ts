@@ -42,6 +42,7 @@ import { parseCheckpointKey } from "./evidence/signer.ts";
 import type { ReadinessCheck } from "./http/health-routes.ts";
 import { DeliveryWriter } from "./ingest/delivery-writer.ts";
 import type { IngestDeps } from "./ingest/deps.ts";
+import { IngestPressure } from "./ingest/pressure.ts";
 import { DeliveryProcessor, type ProcessDeps } from "./ingest/process-deliveries.ts";
 import { recordRejectedWebhook } from "./ingest/rejections.ts";
 import { cachedWebhookTargets } from "./ingest/webhook-target.ts";
@@ -237,17 +238,22 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
       const db = dc.resolve<Database>(TOKENS.Database);
       const logger = dc.resolve<Logger>(TOKENS.Logger);
       const store = dc.resolve<CredentialStore>(TOKENS.CredentialStore);
-      const processor = new DeliveryProcessor({
-        db,
-        providers: PROVIDERS,
-        logger: logger.child({ component: "ingest" }),
-        onCommitted: composeOnCommitted(
-          changesOnCommitted(dc.resolve<ChangesDeps>(TOKENS.Changes)),
-          // After the changes stage, so a release deploy learned from the same delivery is on record.
-          attributionOnCommitted(db, dc.resolve<EnqueueAttribution>(TOKENS.EnqueueAttribution), logger),
-          reportsOnCommitted(dc.resolve<ReportsDeps>(TOKENS.Reports)),
-        ),
-      });
+      const { ingest } = dc.resolve<Config>(TOKENS.Config);
+      const pressure = new IngestPressure(ingest.busyPerSecond);
+      const processor = new DeliveryProcessor(
+        {
+          db,
+          providers: PROVIDERS,
+          logger: logger.child({ component: "ingest" }),
+          onCommitted: composeOnCommitted(
+            changesOnCommitted(dc.resolve<ChangesDeps>(TOKENS.Changes)),
+            // After the changes stage, so a release deploy learned from the same delivery is on record.
+            attributionOnCommitted(db, dc.resolve<EnqueueAttribution>(TOKENS.EnqueueAttribution), logger),
+            reportsOnCommitted(dc.resolve<ReportsDeps>(TOKENS.Reports)),
+          ),
+        },
+        { yieldTo: pressure, maxDeferMs: ingest.maxDeferMs },
+      );
       const findTarget = cachedWebhookTargets(async (integrationId) => {
         const found = await store.getIntegrationForWebhook(db, integrationId);
         return found
@@ -270,6 +276,7 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
           writer,
           onRejected: recordRejectedWebhook(db, logger),
           onStored: () => processor.nudge(),
+          onArrived: () => pressure.note(),
         },
         invalidateTarget: (id) => findTarget.invalidate(id),
       };

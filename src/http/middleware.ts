@@ -30,7 +30,7 @@ export function requestLogger(root: Logger): MiddlewareHandler<AppEnv> {
     const status = c.res.status;
     const fields = {
       method: c.req.method,
-      path: new URL(c.req.url).pathname,
+      path: c.req.path,
       status,
       durationMs: Math.round((performance.now() - started) * 10) / 10,
     };

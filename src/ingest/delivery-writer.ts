@@ -110,31 +110,31 @@ export class DeliveryWriter {
       content_type: d.contentType,
       body: d.body,
     }));
-    return this.sql.begin(async (tx) => {
-      const inserted = await tx<{ id: string }[]>`
-        insert into deliveries ${tx(values)}
-        on conflict (integration_id, delivery_key) do nothing
-        returning id`;
-      const fresh = new Set(inserted.map((r) => r.id));
-      // Replays (same delivery key as a stored delivery, or twice in this batch) resolve to the original.
-      const dupes = rows.filter((d) => !fresh.has(d.id));
-      const originals = new Map<string, string>();
-      if (dupes.length > 0) {
-        const found = await tx<{ id: string; integration_id: string; delivery_key: string }[]>`
-          select id, integration_id, delivery_key from deliveries
-          where (integration_id, delivery_key) in (
-            select * from unnest(${dupes.map((d) => d.integrationId)}::uuid[], ${dupes.map((d) => d.deliveryKey)}::text[]))`;
-        for (const r of found) originals.set(`${r.integration_id}\u0000${r.delivery_key}`, r.id);
-      }
-      return rows.map((d) =>
-        fresh.has(d.id)
-          ? { deliveryId: d.id, duplicate: false }
-          : {
-              deliveryId: originals.get(`${d.integrationId}\u0000${d.deliveryKey}`) ?? d.id,
-              duplicate: true,
-            },
-      );
-    });
+    // One autocommit statement (one round trip): when it returns, the new rows are durable.
+    const inserted = await this.sql<{ id: string }[]>`
+      insert into deliveries ${this.sql(values)}
+      on conflict (integration_id, delivery_key) do nothing
+      returning id`;
+    const fresh = new Set(inserted.map((r) => r.id));
+    // Replays (same delivery key as a stored delivery, or twice in this batch) resolve to the original.
+    // The original is committed by now: a conflicting insert waits for the row's transaction to end.
+    const dupes = rows.filter((d) => !fresh.has(d.id));
+    const originals = new Map<string, string>();
+    if (dupes.length > 0) {
+      const found = await this.sql<{ id: string; integration_id: string; delivery_key: string }[]>`
+        select id, integration_id, delivery_key from deliveries
+        where (integration_id, delivery_key) in (
+          select * from unnest(${dupes.map((d) => d.integrationId)}::uuid[], ${dupes.map((d) => d.deliveryKey)}::text[]))`;
+      for (const r of found) originals.set(`${r.integration_id}\u0000${r.delivery_key}`, r.id);
+    }
+    return rows.map((d) =>
+      fresh.has(d.id)
+        ? { deliveryId: d.id, duplicate: false }
+        : {
+            deliveryId: originals.get(`${d.integrationId}\u0000${d.deliveryKey}`) ?? d.id,
+            duplicate: true,
+          },
+    );
   }
 
   /** Writes what is queued and refuses new work (graceful shutdown). */

@@ -139,16 +139,35 @@ export async function processDelivery(
  * table safely (row locks with SKIP LOCKED). `nudge()` is the in-process fast path after a write; polling
  * covers deliveries written by other replicas and anything left by a crash.
  */
+export interface DeliveryProcessorOptions {
+  pollMs: number;
+  batch: number;
+  /**
+   * When given, the background drain steps aside while the webhook front door is busy, and resumes when
+   * it calms down or when the oldest waiting delivery has waited `maxDeferMs` (so a sustained flood
+   * delays anomalies by at most that, never indefinitely).
+   */
+  yieldTo?: { busy(): boolean };
+  maxDeferMs?: number;
+  /** How often a deferred drain looks again. */
+  deferCheckMs?: number;
+}
+
 export class DeliveryProcessor {
   private running = false;
   private timer: NodeJS.Timeout | undefined;
   private active: Promise<void> | undefined;
   private again = false;
+  private deferred = false;
+  private readonly options: Required<Omit<DeliveryProcessorOptions, "yieldTo">> &
+    Pick<DeliveryProcessorOptions, "yieldTo">;
 
   constructor(
     private readonly deps: ProcessDeps,
-    private readonly options: { pollMs: number; batch: number } = { pollMs: 500, batch: 100 },
-  ) {}
+    options: Partial<DeliveryProcessorOptions> = {},
+  ) {
+    this.options = { pollMs: 500, batch: 100, maxDeferMs: 15_000, deferCheckMs: 200, ...options };
+  }
 
   start(): void {
     if (this.running) return;
@@ -164,13 +183,18 @@ export class DeliveryProcessor {
     }
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.active = this.drain()
+    this.active = this.drain({ yieldToIngest: true })
       .then(() => undefined)
       .catch((error: unknown) => this.deps.logger.error({ err: error }, "delivery processing failed"))
       .finally(() => {
         this.active = undefined;
         if (!this.running) return;
-        if (this.again) {
+        if (this.deferred) {
+          // Stepped aside for the front door: look again soon (a nudge meanwhile changes nothing).
+          this.deferred = false;
+          this.again = false;
+          this.timer = setTimeout(() => this.nudge(), this.options.deferCheckMs);
+        } else if (this.again) {
           this.again = false;
           this.nudge();
         } else {
@@ -179,12 +203,15 @@ export class DeliveryProcessor {
       });
   }
 
-  /** Processes everything pending now; returns how many deliveries it handled. Used by tests and replay. */
-  async drain(): Promise<number> {
+  /**
+   * Processes everything pending now; returns how many deliveries it handled. Used by tests and replay
+   * as is; the background loop passes `yieldToIngest` and may stop early (see `yieldTo`).
+   */
+  async drain(options: { yieldToIngest?: boolean } = {}): Promise<number> {
     let handled = 0;
     for (;;) {
       const pending = await this.deps.db.owner
-        .select({ id: deliveries.id, orgId: deliveries.orgId })
+        .select({ id: deliveries.id, orgId: deliveries.orgId, receivedAt: deliveries.receivedAt })
         .from(deliveries)
         .where(eq(deliveries.status, "received"))
         .orderBy(asc(deliveries.receivedAt))
@@ -192,6 +219,10 @@ export class DeliveryProcessor {
       if (pending.length === 0) return handled;
       let progressed = 0;
       for (const p of pending) {
+        if (options.yieldToIngest && this.shouldDefer(p.receivedAt)) {
+          this.deferred = true;
+          return handled;
+        }
         try {
           const outcome = await processDelivery(this.deps, p.orgId, p.id);
           if (outcome.status !== "skipped") progressed++;
@@ -204,6 +235,12 @@ export class DeliveryProcessor {
       // Everything we saw was locked by someone else or failed: let the poll come back later.
       if (progressed === 0) return handled;
     }
+  }
+
+  private shouldDefer(oldestWaiting: Date): boolean {
+    const gauge = this.options.yieldTo;
+    if (!gauge || !this.running) return false;
+    return Date.now() - oldestWaiting.getTime() < this.options.maxDeferMs && gauge.busy();
   }
 
   /** A delivery that keeps failing (not a normalize failure: a bug or an outage) is dead-lettered after a few tries. */

@@ -13,6 +13,8 @@ export interface ReceiveDeps {
   onRejected(target: WebhookTarget, reason: "bad_signature" | "stale_timestamp"): Promise<void>;
   /** Tells the delivery processor there is work (in-process fast path; workers also poll). */
   onStored(): void;
+  /** Every request that reaches the front door (the pressure gauge background work yields to). */
+  onArrived?(): void;
   now?: () => Date;
 }
 
@@ -39,16 +41,19 @@ function mediaType(headers: Record<string, string>): string {
  * must: normalization happens after the 202, from the stored bytes.
  */
 export async function receiveWebhook(deps: ReceiveDeps, input: ReceiveInput): Promise<WriteResult> {
+  deps.onArrived?.();
   const now = deps.now?.() ?? new Date();
   const isSlackPath = input.channel === "slack-interactions";
   const providerId = input.provider as ProviderId;
   const provider = Object.hasOwn(deps.providers, providerId) ? deps.providers[providerId] : undefined;
   // Unknown provider, unknown id, a deleted integration, or an id of another provider all look the same:
   // the caller learns nothing about which orgs or integrations exist.
-  const unknown = new NotFoundError("webhook endpoint");
-  if (!provider || (providerId === "slack") !== isSlackPath || !UUID.test(input.integrationId)) throw unknown;
+  // (Built only when thrown: an error captures a stack trace, too costly for every accepted request.)
+  const unknown = () => new NotFoundError("webhook endpoint");
+  if (!provider || (providerId === "slack") !== isSlackPath || !UUID.test(input.integrationId))
+    throw unknown();
   const target = await deps.findTarget(input.integrationId.toLowerCase());
-  if (!target || target.provider !== providerId) throw unknown;
+  if (!target || target.provider !== providerId) throw unknown();
 
   const verdict = provider.verify({
     rawBody: input.rawBody,

@@ -1,6 +1,6 @@
+import { type IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { AppError } from "../errors.ts";
 import { problemResponses } from "../http/problem.ts";
 import { createRouter } from "../http/router.ts";
@@ -21,26 +21,78 @@ const errors = problemResponses(
   "validation_failed",
 );
 
+function tooLarge(maxBodyBytes: number): AppError {
+  return new AppError("payload_too_large", { detail: `the body exceeds ${maxBodyBytes} bytes` });
+}
+
+/** The Node request under @hono/node-server (absent when the app is called through fetch, as in tests). */
+function nodeRequestOf(c: Context<AppEnv>): IncomingMessage | undefined {
+  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
+  return incoming instanceof IncomingMessage ? incoming : undefined;
+}
+
+function plainHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return out;
+}
+
+/**
+ * The raw body, refused past `maxBodyBytes` (by its declared length before reading, else while reading).
+ * Under Node it is read straight from the socket stream: the Fetch API Request and web stream that
+ * `c.req.arrayBuffer()` builds cost more than the rest of the front door on a small webhook.
+ */
+async function readRawBody(
+  c: Context<AppEnv>,
+  incoming: IncomingMessage | undefined,
+  maxBodyBytes: number,
+): Promise<Buffer> {
+  const declared = Number(c.req.header("content-length"));
+  if (Number.isFinite(declared) && declared > maxBodyBytes) throw tooLarge(maxBodyBytes);
+  if (!incoming) {
+    const body = Buffer.from(await c.req.arrayBuffer());
+    if (body.length > maxBodyBytes) throw tooLarge(maxBodyBytes);
+    return body;
+  }
+  return new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (error?: unknown) => {
+      incoming.off("data", onData).off("end", onEnd).off("error", done).off("aborted", onAborted);
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks, size));
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > maxBodyBytes) {
+        // Stop reading (without destroying the socket, so the 413 still goes out), then close.
+        incoming.pause();
+        c.header("connection", "close");
+        done(tooLarge(maxBodyBytes));
+      } else chunks.push(chunk);
+    };
+    const onEnd = () => done();
+    const onAborted = () => done(new AppError("bad_request", { detail: "the request body was cut short" }));
+    incoming.on("data", onData).once("end", onEnd).once("error", done).once("aborted", onAborted);
+  });
+}
+
 /**
  * POST /webhooks/{provider}/{integrationId} and Slack's interactivity endpoint. No API auth: each
  * request authenticates itself by the provider's signature scheme on the raw bytes.
  */
 export function webhookRoutes(deps: ReceiveDeps, maxBodyBytes: number) {
   const router = createRouter();
-  const limit = bodyLimit({
-    maxSize: maxBodyBytes,
-    onError: () => {
-      throw new AppError("payload_too_large", { detail: `the body exceeds ${maxBodyBytes} bytes` });
-    },
-  });
-  router.use("/webhooks/*", limit);
-
   const store = async (c: Context<AppEnv>, input: Omit<ReceiveInput, "rawBody" | "headers" | "query">) => {
-    const rawBody = Buffer.from(await c.req.arrayBuffer());
+    const incoming = nodeRequestOf(c);
+    const rawBody = await readRawBody(c, incoming, maxBodyBytes);
     return receiveWebhook(deps, {
       ...input,
       rawBody,
-      headers: c.req.header(),
+      // Node has already lower-cased and joined them; the Fetch API view would build them again.
+      headers: incoming ? plainHeaders(incoming.headers) : c.req.header(),
       query: c.req.query(),
     });
   };

@@ -56,6 +56,20 @@ describe("delivery writer (group commit)", async () => {
     await writer.close();
   });
 
+  it("answers the same original to two writers racing with one delivery key (two replicas)", async () => {
+    const { org, make } = await setup();
+    const one = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 1 });
+    const two = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 1 });
+    for (let round = 0; round < 5; round++) {
+      const [a, b] = await Promise.all([one.write(make(`race-${round}`)), two.write(make(`race-${round}`))]);
+      expect(a.deliveryId).toBe(b.deliveryId);
+      expect([a.duplicate, b.duplicate].sort()).toEqual([false, true]);
+    }
+    const stored = await withOrg(db, org.id, (tx) => tx.select().from(deliveries));
+    expect(stored).toHaveLength(5);
+    await Promise.all([one.close(), two.close()]);
+  });
+
   it("flushes what is queued on close and then refuses new writes", async () => {
     const { make } = await setup();
     const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 100, maxDelayMs: 1_000 });
