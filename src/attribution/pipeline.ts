@@ -24,6 +24,7 @@ import { AppError, NotFoundError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
 import { attribute } from "./attribute.ts";
 import { calleesBefore } from "./callees.ts";
+import { findContradictedChange } from "./contradicted.ts";
 import {
   type DeployedSha,
   deploysBefore,
@@ -93,6 +94,20 @@ export interface StoredTicket {
   status: string | null;
   linkSource: "explicit" | "inferred";
   linkConfidence?: number;
+}
+
+/** The ticket whose change the top suspect undid (contradicted.ts), as stored in details. */
+export interface StoredContradiction extends StoredTicket {
+  changeId: string | null;
+  prNumber: number | null;
+  mergeSha: string;
+  path: string;
+  lines: number;
+  sentence: string;
+}
+
+function changeLabel(c: CandidateChange): string {
+  return c.prNumber !== undefined ? `PR #${c.prNumber}` : `commit ${c.mergeSha.slice(0, 12)}`;
 }
 
 export interface AttributionOutcome {
@@ -517,6 +532,25 @@ export async function runAttribution(
     };
   });
 
+  // The ticket the top suspect worked against: it removed lines an earlier ticketed change had added.
+  const topCandidate = candidates.find((c) => c.id === result.suspects[0]?.candidateId);
+  const contradicted =
+    result.status === "done" && topCandidate ? findContradictedChange(topCandidate, candidates) : null;
+  const contradictedTicket: StoredContradiction | null = contradicted
+    ? {
+        key: contradicted.ticket.key,
+        summary: contradicted.ticket.summary,
+        status: statuses.get(contradicted.ticket.key) ?? null,
+        linkSource: contradicted.ticket.linkSource,
+        changeId: byId.get(contradicted.candidate.id)?.changeId ?? null,
+        prNumber: contradicted.candidate.prNumber ?? null,
+        mergeSha: contradicted.candidate.mergeSha,
+        path: contradicted.path,
+        lines: contradicted.lines,
+        sentence: `${changeLabel(topCandidate!)} removed ${contradicted.lines === 1 ? "a line" : `${contradicted.lines} lines`} of ${contradicted.path} that ${changeLabel(contradicted.candidate)} had added for ${contradicted.ticket.key}${contradicted.ticket.summary ? ` (${contradicted.ticket.summary})` : ""}.`,
+      }
+    : null;
+
   const timings = timer.finish();
   timings["gitCommands"] = git.commands;
   timings["sandboxExecs"] = git.execs;
@@ -538,6 +572,7 @@ export async function runAttribution(
       because: result.confidence.because,
       candidates: candidates.length,
       ignoreRevs: [...ignoreRevs],
+      contradictedTicket,
       ...(llmRejected ? { llmRejected } : {}),
     },
     timings,

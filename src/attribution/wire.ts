@@ -1,7 +1,7 @@
 /** The `attribution` object of GET /api/v1/anomalies/{id} (wire shape, separate from the table). */
 import { z } from "@hono/zod-openapi";
 import type { Attribution } from "../../db/schema/attributions.ts";
-import type { StoredSuspect, StoredTicket } from "./pipeline.ts";
+import type { StoredContradiction, StoredSuspect, StoredTicket } from "./pipeline.ts";
 
 const Pointer = z.union([
   z.object({ file: z.string(), line: z.number().int().optional() }),
@@ -25,6 +25,24 @@ const TicketLink = z
     linkConfidence: z.number().optional(),
   })
   .openapi("AttributionTicket");
+
+const Contradiction = z
+  .object({
+    key: z.string(),
+    summary: z.string(),
+    status: z.string().nullable(),
+    linkSource: z.enum(["explicit", "inferred"]),
+    changeId: z.uuid().nullable(),
+    prNumber: z.number().int().nullable(),
+    mergeSha: z.string(),
+    path: z.string(),
+    lines: z.number().int(),
+    sentence: z.string(),
+  })
+  .openapi("AttributionContradictedTicket", {
+    description:
+      "The ticket the top suspect worked against: it removed lines that an earlier change, linked to this ticket, had added.",
+  });
 
 const Suspect = z
   .object({
@@ -54,6 +72,7 @@ export const AttributionSchema = z
     deployedShaSource: z.string().nullable(),
     suspects: z.array(Suspect),
     ticket: TicketLink.nullable(),
+    contradictedTicket: Contradiction.nullable(),
     confidence: z.object({ level: z.enum(["high", "medium", "low"]), score: z.number() }).nullable(),
     reasoning: z.string().nullable(),
     reasoningSource: z.enum(["deterministic", "llm"]).nullable(),
@@ -85,6 +104,7 @@ export function attributionToWire(a: Attribution): AttributionWire {
     noSuspectReason?: string | null;
     filtered?: StoredFiltered[];
     unmappedFrames?: { file: string; line?: number; reason: string }[];
+    contradictedTicket?: StoredContradiction | null;
   };
   return {
     status: a.status,
@@ -93,6 +113,7 @@ export function attributionToWire(a: Attribution): AttributionWire {
     deployedShaSource: a.deployedShaSource,
     suspects: a.suspects as StoredSuspect[],
     ticket: (a.ticket as StoredTicket | null) ?? null,
+    contradictedTicket: details.contradictedTicket ?? null,
     confidence: a.confidence ?? null,
     reasoning: a.reasoning,
     reasoningSource: a.reasoningSource ?? null,

@@ -386,7 +386,7 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
         if (i === 32) return "}";
         return `// pricing ${i}`;
       });
-    await repo.write("src/pricing/discount.ts", discount(true));
+    await repo.write("src/pricing/discount.ts", discount(false));
     await repo.write("src/services/checkout.ts", CHECKOUT_TS);
     await repo.write("src/routes/orders.ts", ORDERS_TS);
     await repo.git(["add", "-A"]);
@@ -394,6 +394,10 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     await repo.git(["commit", "-q", "-m", "Initial import"], {
       GIT_AUTHOR_DATE: imported,
       GIT_COMMITTER_DATE: imported,
+    });
+    // The guard was asked for by a ticket; the culprit takes it out again.
+    await repo.squashPr(20, "PAY-5: Ignore unknown discount codes", {
+      "src/pricing/discount.ts": discount(true),
     });
     const culprit = await repo.squashPr(21, "Simplify discount lookup", {
       "src/pricing/discount.ts": discount(false),
@@ -422,5 +426,16 @@ describe(`attribution pipeline end to end (${driver} sandbox)`, async () => {
     expect(a.suspects.map((x: { prNumber: number }) => x.prNumber)).toContain(22);
     expect(a.confidence.level).toBe("medium");
     expect(a.timings.sources).toBeGreaterThanOrEqual(0);
+    // It undid what PAY-5 asked for: the ticket it contradicted, with the change that had added the line.
+    expect(a.contradictedTicket).toMatchObject({
+      key: "PAY-5",
+      prNumber: 20,
+      path: "src/pricing/discount.ts",
+      lines: 1,
+    });
+    expect(a.contradictedTicket.sentence).toBe(
+      // No Jira webhook told us PAY-5's summary, so the sentence has only the key.
+      "PR #21 removed a line of src/pricing/discount.ts that PR #20 had added for PAY-5.",
+    );
   });
 });
