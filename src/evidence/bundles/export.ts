@@ -11,6 +11,7 @@ import { checkpointInTx, type EvidenceDeps, publishCheckpoint, storedCheckpointA
 import type { CanonicalEntry } from "../entry.ts";
 import { consistencyProof } from "../merkle.ts";
 import { checkpointView } from "../proofs-service.ts";
+import { EntrySpool } from "./entry-spool.ts";
 import {
   cc71Page,
   cc71Population,
@@ -57,6 +58,8 @@ export interface PreparedExport {
   rowSeqs: bigint[];
   /** Each row's leaf hash, parallel to rowSeqs (the proofs' level-0 nodes need no database read). */
   rowLeaves: Uint8Array[];
+  /** The rows' entry texts in rowSeqs order; streaming the bundle reads and closes it. */
+  spool: EntrySpool;
   manifestSeq: bigint;
   checkpointSize: bigint;
   checkpoint: BundleCheckpoint;
@@ -82,13 +85,55 @@ interface Recorded {
   seq: bigint;
   leafHash: Uint8Array;
   data: Record<string, unknown>;
+  /** The entry as the bundle carries it (JSON text). */
+  text: string;
+}
+
+interface Reused {
+  seq: bigint;
+  leafHash: Uint8Array;
+  text: string;
+}
+
+/** An audit row's columns as entryText needs them (STORED_ENTRY_TEXT selects them from `a`). */
+type StoredEntryText = {
+  seq: string;
+  at: string;
+  actor_kind: string;
+  actor_id: string;
+  action: string;
+  subject_type: string;
+  subject_id: string | null;
+  data: string;
+  request_id: string | null;
+};
+
+/** `at` printed like Date#toISOString (the form the leaf hashed), data as Postgres prints the jsonb. */
+const STORED_ENTRY_TEXT = sql.raw(`a.seq::text as seq,
+  to_char(a.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at, a.actor_kind, a.actor_id,
+  a.action, a.subject_type, a.subject_id, a.data::text as data, a.request_id`);
+
+const q = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
+
+/**
+ * An entry as JSON text in canonicalEntryOf's field order, with `data` embedded as already-serialized
+ * JSON: the bundle carries exactly the stored value without parsing and re-serializing each row's data
+ * (the verifier parses it and canonicalizes, so whitespace and key order in the text do not matter).
+ */
+function entryText(orgJson: string, e: StoredEntryText): string {
+  return (
+    `{"v":1,"org":${orgJson},"seq":"${e.seq}","at":"${e.at}",` +
+    `"actor":{"kind":${q(e.actor_kind)},"id":${q(e.actor_id)}},"action":${q(e.action)},` +
+    `"subject":{"type":${q(e.subject_type)},"id":${q(e.subject_id)}},"data":${e.data},` +
+    `"requestId":${q(e.request_id)}}`
+  );
 }
 
 /** A page with its reusable entries found and the new ones staged (everything but the head-locked write). */
 interface StagedPage {
   page: readonly FactsRow[];
   hashes: string[];
-  existing: Map<string, { seq: bigint; leafHash: Uint8Array }>;
+  existing: Map<string, Reused>;
   missing: number[];
   staged: StagedBatch;
 }
@@ -106,17 +151,21 @@ async function stagePage(
   page: readonly FactsRow[],
 ): Promise<StagedPage> {
   const hashes = page.map((r) => factsKey(criterion, r).toString("hex"));
-  const existing = new Map<string, { seq: bigint; leafHash: Uint8Array }>();
+  const existing = new Map<string, Reused>();
   if (hashes.length > 0) {
     const rows = await withOrg(deps.db, ctx.orgId, (tx) =>
-      tx.execute<{ h: string; seq: string; hash: Buffer }>(sql`
-        select encode(e.facts_hash, 'hex') as h, e.seq::text as seq, n.hash
+      tx.execute<StoredEntryText & { h: string; hash: Buffer }>(sql`
+        select encode(e.facts_hash, 'hex') as h, n.hash, ${STORED_ENTRY_TEXT}
         from evidence_rows e
         join audit_tree_nodes n on n.org_id = e.org_id and n.level = 0 and n.idx = e.seq
+        join audit_log a on a.org_id = e.org_id and a.seq = e.seq
         where e.org_id = ${ctx.orgId} and e.facts_hash in (
           select decode(unnest(string_to_array(${hashes.join(",")}, ',')), 'hex'))`),
     );
-    for (const r of rows) existing.set(r.h, { seq: BigInt(r.seq), leafHash: new Uint8Array(r.hash) });
+    const org = q(ctx.orgId);
+    for (const r of rows) {
+      existing.set(r.h, { seq: BigInt(r.seq), leafHash: new Uint8Array(r.hash), text: entryText(org, r) });
+    }
   }
   const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!));
   const staged = stageAuditBatch(
@@ -131,7 +180,7 @@ async function stagePage(
   return { page, hashes, existing, missing, staged };
 }
 
-/** Appends a staged page's new entries and remembers them as evidence rows; returns the page's rows. */
+/** Appends a staged page's new entries (inside the caller's transaction); returns the page's rows. */
 async function writePage(
   tx: OrgTx,
   ctx: OrgContext,
@@ -144,30 +193,59 @@ async function writePage(
   // an export that never completed, whole transactions at a time, so the log stays gap-free.
   await tx.execute(sql`set local synchronous_commit = off`);
   const appended = await appendStagedAudit(tx, ctx, p.staged);
-  const datas = new Map<number, Record<string, unknown>>();
+  const org = q(ctx.orgId);
+  const at = p.staged.at.toISOString();
+  const fresh = new Map<number, Recorded>();
   for (const [k, i] of p.missing.entries()) {
-    p.existing.set(p.hashes[i]!, appended[k]!);
-    datas.set(i, appended[k]!.data);
+    const a = appended[k]!;
+    const e = p.staged.entries[k]!;
+    const text = entryText(org, {
+      seq: a.seq.toString(),
+      at,
+      actor_kind: ctx.actor.kind,
+      actor_id: ctx.actor.id,
+      action: e.input.action,
+      subject_type: e.input.subjectType,
+      subject_id: e.input.subjectId ?? null,
+      data: e.dataJson,
+      request_id: ctx.requestId ?? null,
+    });
+    fresh.set(i, { seq: a.seq, leafHash: a.leafHash, data: a.data, text });
   }
-  if (p.missing.length > 0) {
-    // Parallel comma-separated lists zipped by unnest, like the tree nodes: no per-row bind parameters.
-    // Subject ids are row uuids; a comma would shift the lists, so refuse rather than misfile.
-    if (p.missing.some((i) => p.page[i]!.subjectId.includes(","))) {
-      throw new Error("evidence row subject id contains a comma (internal)");
-    }
+  // Reused rows are summarized from the facts as built, which are what their entries hold.
+  return p.page.map(
+    (r, i) => fresh.get(i) ?? { ...p.existing.get(p.hashes[i]!)!, data: { criterion, facts: r.facts } },
+  );
+}
+
+/**
+ * Remembers a page's new entries as evidence rows, so the next export over unchanged facts reuses them.
+ * Its own transaction after the append committed: it needs no head lock, and losing it (a crash in
+ * between) only means the next export appends those rows again.
+ */
+async function rememberRows(
+  deps: EvidenceDeps,
+  ctx: OrgContext,
+  criterion: Criterion,
+  p: StagedPage,
+  rows: readonly Recorded[],
+): Promise<void> {
+  if (p.missing.length === 0) return;
+  // Parallel comma-separated lists zipped by unnest, like the tree nodes: no per-row bind parameters.
+  // Subject ids are row uuids; a comma would shift the lists, so refuse rather than misfile.
+  if (p.missing.some((i) => p.page[i]!.subjectId.includes(","))) {
+    throw new Error("evidence row subject id contains a comma (internal)");
+  }
+  await withOrg(deps.db, ctx.orgId, async (tx) => {
+    await tx.execute(sql`set local synchronous_commit = off`);
     await tx.execute(sql`
       insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id)
       select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
       from unnest(string_to_array(${p.missing.map((i) => p.hashes[i]!).join(",")}, ','),
-        string_to_array(${appended.map((a) => a.seq.toString()).join(",")}, ',')::bigint[],
+        string_to_array(${p.missing.map((i) => rows[i]!.seq.toString()).join(",")}, ',')::bigint[],
         string_to_array(${p.missing.map((i) => p.page[i]!.subjectId).join(",")}, ',')) as x(h, s, id)
       on conflict do nothing`);
-  }
-  // Reused rows are summarized from the facts as built, which are what their entries hold.
-  return p.page.map((r, i) => ({
-    ...p.existing.get(p.hashes[i]!)!,
-    data: datas.get(i) ?? { criterion, facts: r.facts },
-  }));
+  });
 }
 
 /**
@@ -181,7 +259,7 @@ async function recordPopulation(
   ctx: OrgContext,
   req: ExportRequest,
   population: readonly string[],
-  take: (r: Recorded) => void,
+  take: (rows: readonly Recorded[]) => Promise<void>,
 ): Promise<void> {
   const fetchPage = (i: number) => {
     const ids = population.slice(i, i + PAGE_SIZE);
@@ -198,18 +276,22 @@ async function recordPopulation(
   };
   let facts = population.length > 0 ? quiet(fetchPage(0)) : null;
   let writing: Promise<void> = Promise.resolve();
+  let remembering: Promise<void> = Promise.resolve();
   for (let i = 0; facts; i += PAGE_SIZE) {
     const page = await facts;
     facts = i + PAGE_SIZE < population.length ? quiet(fetchPage(i + PAGE_SIZE)) : null;
     const staged = await stagePage(deps, ctx, req.criterion, page);
     await writing;
     writing = quiet(
-      withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, req.criterion, staged)).then((rows) => {
-        for (const r of rows) take(r);
+      withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, req.criterion, staged)).then(async (rows) => {
+        const previous = remembering;
+        remembering = quiet(previous.then(() => rememberRows(deps, ctx, req.criterion, staged, rows)));
+        await take(rows);
       }),
     );
   }
   await writing;
+  await remembering;
 }
 
 /**
@@ -251,10 +333,20 @@ export async function prepareExport(
   const population = await withOrg(deps.db, orgId, (tx) =>
     req.criterion === "cc7.1" ? cc71Population(tx, req) : cc81ChangePopulation(tx, req),
   );
-  await recordPopulation(deps, ctx, req, population, (r) =>
-    take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data }),
-  );
-  if (req.criterion === "cc8.1") {
+  const spool = await EntrySpool.create();
+  try {
+    await recordPopulation(deps, ctx, req, population, async (rows) => {
+      for (const r of rows) take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data });
+      await spool.write(rows.map((r) => r.text));
+    });
+    if (req.criterion === "cc8.1") await recordDecisions();
+    return await seal();
+  } catch (error) {
+    await spool.close();
+    throw error;
+  }
+
+  async function recordDecisions() {
     let afterSeq: bigint | null = null;
     for (;;) {
       const after: bigint | null = afterSeq;
@@ -263,82 +355,87 @@ export async function prepareExport(
       );
       if (page.length === 0) break;
       for (const d of page) take(d.seq, d.leafHash, { action: "decision", data: {} });
+      // Decision entries are read from the log when streamed.
+      await spool.write(page.map(() => ""));
       afterSeq = page.at(-1)!.seq;
     }
   }
 
-  const exportId = randomUUID();
-  const summaryResult = summary.result();
-  const manifest: ManifestData = {
-    criterion: req.criterion,
-    period,
-    populationRule: POPULATION_RULES[req.criterion],
-    redactPaths: req.redactPaths,
-    rowCount: digest.count,
-    rowsDigest: digest.digest(),
-    summary: summaryResult,
-    previousCheckpointSize: null,
-  };
-  const sealed = await withOrg(deps.db, orgId, async (tx) => {
-    const [previous] = await tx
-      .select()
-      .from(evidenceExports)
-      .where(and(eq(evidenceExports.orgId, orgId), eq(evidenceExports.criterion, req.criterion)))
-      .orderBy(desc(evidenceExports.createdAt), desc(evidenceExports.manifestSeq))
-      .limit(1);
-    manifest.previousCheckpointSize = previous ? previous.checkpointSize.toString() : null;
-    const { seq: manifestSeq } = await appendAudit(tx, ctx, {
-      action: MANIFEST_ACTION,
-      subjectType: "evidence_export",
-      subjectId: exportId,
-      data: manifest as unknown as Record<string, unknown>,
-    });
-    const { checkpoint, fresh } = await checkpointInTx(deps, tx, orgId);
-    await tx.insert(evidenceExports).values({
-      id: exportId,
-      orgId,
+  async function seal(): Promise<PreparedExport> {
+    const exportId = randomUUID();
+    const summaryResult = summary.result();
+    const manifest: ManifestData = {
       criterion: req.criterion,
-      periodFrom: req.from,
-      periodTo: req.to,
+      period,
+      populationRule: POPULATION_RULES[req.criterion],
+      redactPaths: req.redactPaths,
       rowCount: digest.count,
-      manifestSeq,
-      checkpointSize: checkpoint.size,
+      rowsDigest: digest.digest(),
+      summary: summaryResult,
+      previousCheckpointSize: null,
+    };
+    const sealed = await withOrg(deps.db, orgId, async (tx) => {
+      const [previous] = await tx
+        .select()
+        .from(evidenceExports)
+        .where(and(eq(evidenceExports.orgId, orgId), eq(evidenceExports.criterion, req.criterion)))
+        .orderBy(desc(evidenceExports.createdAt), desc(evidenceExports.manifestSeq))
+        .limit(1);
+      manifest.previousCheckpointSize = previous ? previous.checkpointSize.toString() : null;
+      const { seq: manifestSeq } = await appendAudit(tx, ctx, {
+        action: MANIFEST_ACTION,
+        subjectType: "evidence_export",
+        subjectId: exportId,
+        data: manifest as unknown as Record<string, unknown>,
+      });
+      const { checkpoint, fresh } = await checkpointInTx(deps, tx, orgId);
+      await tx.insert(evidenceExports).values({
+        id: exportId,
+        orgId,
+        criterion: req.criterion,
+        periodFrom: req.from,
+        periodTo: req.to,
+        rowCount: digest.count,
+        manifestSeq,
+        checkpointSize: checkpoint.size,
+      });
+      const prev = previous ? await storedCheckpointAt(tx, orgId, previous.checkpointSize) : null;
+      const proof = prev
+        ? await consistencyProof(new DbTreeStore(tx, orgId), prev.size, checkpoint.size)
+        : null;
+      return { manifestSeq, checkpoint, fresh, prev, proof };
     });
-    const prev = previous ? await storedCheckpointAt(tx, orgId, previous.checkpointSize) : null;
-    const proof = prev
-      ? await consistencyProof(new DbTreeStore(tx, orgId), prev.size, checkpoint.size)
-      : null;
-    return { manifestSeq, checkpoint, fresh, prev, proof };
-  });
-  if (sealed.fresh) await publishCheckpoint(deps, orgId, sealed.checkpoint);
-  const view = checkpointView(sealed.checkpoint);
-  return {
-    exportId,
-    criterion: req.criterion,
-    org: { id: orgId, name: org?.name ?? "" },
-    period,
-    generatedAt: new Date().toISOString(),
-    populationRule: POPULATION_RULES[req.criterion],
-    redactPaths: req.redactPaths,
-    summary: summaryResult,
-    rowSeqs,
-    rowLeaves,
-    manifestSeq: sealed.manifestSeq,
-    checkpointSize: sealed.checkpoint.size,
-    checkpoint: {
-      note: view.note,
-      origin: view.origin,
-      size: view.size,
-      rootHash: view.rootHash,
-      keyName: view.keyName,
-      keyId: view.keyId,
-      vkey: deps.key.verifierKey,
-    },
-    previousCheckpoint: sealed.prev
-      ? { note: sealed.prev.note, size: sealed.prev.size.toString(), rootHash: b64(sealed.prev.root) }
-      : null,
-    consistencyProof: sealed.proof ? sealed.proof.map(b64) : null,
-  };
+    if (sealed.fresh) await publishCheckpoint(deps, orgId, sealed.checkpoint);
+    const view = checkpointView(sealed.checkpoint);
+    return {
+      exportId,
+      criterion: req.criterion,
+      org: { id: orgId, name: org?.name ?? "" },
+      period,
+      generatedAt: new Date().toISOString(),
+      populationRule: POPULATION_RULES[req.criterion],
+      redactPaths: req.redactPaths,
+      summary: summaryResult,
+      rowSeqs,
+      rowLeaves,
+      manifestSeq: sealed.manifestSeq,
+      checkpointSize: sealed.checkpoint.size,
+      checkpoint: {
+        note: view.note,
+        origin: view.origin,
+        size: view.size,
+        rootHash: view.rootHash,
+        keyName: view.keyName,
+        keyId: view.keyId,
+        vkey: deps.key.verifierKey,
+      },
+      previousCheckpoint: sealed.prev
+        ? { note: sealed.prev.note, size: sealed.prev.size.toString(), rootHash: b64(sealed.prev.root) }
+        : null,
+      consistencyProof: sealed.proof ? sealed.proof.map(b64) : null,
+      spool,
+    };
+  }
 }
 
 const STREAM_CHUNK = 1_000;
@@ -350,59 +447,46 @@ interface ProvenRow {
   inclusionProof: string[];
 }
 
-const q = (value: string | null) => (value === null ? "null" : JSON.stringify(value));
-
 /**
- * The rows' entries with their inclusion proofs, a chunk (one short transaction) at a time. The entry is
- * assembled as JSON text around `data::text` as Postgres prints it, in canonicalEntryOf's field order
- * (`at` printed like Date#toISOString, the form the leaf hashed):
- * the bundle carries exactly the stored value without parsing and re-serializing each row's data (the
- * verifier parses it and canonicalizes, so whitespace and key order in the text do not matter).
+ * The rows' entries with their inclusion proofs, a chunk (one short transaction) at a time. Entry texts
+ * come from the spool when given (chunks aligned with `seqs`); an empty spool line, or no spool, means
+ * the entry is read from the log.
  */
 async function* provenRows(
   deps: EvidenceDeps,
   prepared: PreparedExport,
   seqs: readonly bigint[],
+  spooled?: AsyncIterator<string[]>,
 ): AsyncGenerator<ProvenRow[]> {
   const orgId = prepared.org.id;
   const leaves = new Map(prepared.rowSeqs.map((seq, i) => [seq, prepared.rowLeaves[i]!]));
   const prover = new BatchProver(orgId, prepared.checkpointSize, leaves);
   const orgJson = q(orgId);
-  const load = (i: number): Promise<ProvenRow[]> => {
+  const load = async (i: number): Promise<ProvenRow[]> => {
     const chunk = seqs.slice(i, i + STREAM_CHUNK);
+    const texts = spooled ? ((await spooled.next()).value as string[] | undefined) : undefined;
+    if (spooled && texts?.length !== chunk.length) throw new Error("export spool out of step (internal)");
+    const unread = chunk.filter((_, k) => !texts?.[k]);
     return withOrg(deps.db, orgId, async (tx) => {
       const [entries, proofs] = await Promise.all([
-        tx.execute<{
-          seq: string;
-          at: string;
-          actor_kind: string;
-          actor_id: string;
-          action: string;
-          subject_type: string;
-          subject_id: string | null;
-          data: string;
-          request_id: string | null;
-        }>(sql`
-          select seq::text as seq, to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at, actor_kind, actor_id, action, subject_type, subject_id, data::text as data,
-            request_id
-          from audit_log
-          where org_id = ${orgId}
-            and seq in (select unnest(string_to_array(${chunk.join(",")}, ',')::bigint[]))`),
+        unread.length === 0
+          ? []
+          : tx.execute<StoredEntryText>(sql`
+              select ${STORED_ENTRY_TEXT}
+              from audit_log a
+              where a.org_id = ${orgId}
+                and a.seq in (select unnest(string_to_array(${unread.join(",")}, ',')::bigint[]))`),
         prover.prove(tx, chunk),
       ]);
       const bySeq = new Map(entries.map((e) => [e.seq, e]));
       return chunk.map((seq, k) => {
-        const e = bySeq.get(seq.toString());
-        if (!e) throw new Error(`audit entry ${seq} vanished (internal)`);
-        return {
-          auditIndex: e.seq,
-          entryJson:
-            `{"v":1,"org":${orgJson},"seq":"${e.seq}","at":"${e.at}",` +
-            `"actor":{"kind":${q(e.actor_kind)},"id":${q(e.actor_id)}},"action":${q(e.action)},` +
-            `"subject":{"type":${q(e.subject_type)},"id":${q(e.subject_id)}},"data":${e.data},` +
-            `"requestId":${q(e.request_id)}}`,
-          inclusionProof: proofs[k]!.map(b64),
-        };
+        let text = texts?.[k];
+        if (!text) {
+          const e = bySeq.get(seq.toString());
+          if (!e) throw new Error(`audit entry ${seq} vanished (internal)`);
+          text = entryText(orgJson, e);
+        }
+        return { auditIndex: seq.toString(), entryJson: text, inclusionProof: proofs[k]!.map(b64) };
       });
     });
   };
@@ -410,7 +494,8 @@ async function* provenRows(
   let next = seqs.length > 0 ? load(0) : null;
   for (let i = 0; next; i += STREAM_CHUNK) {
     const current: Promise<ProvenRow[]> = next;
-    next = i + STREAM_CHUNK < seqs.length ? load(i + STREAM_CHUNK) : null;
+    // The read-ahead starts once this chunk's spool lines are taken, so the spool is read in order.
+    next = i + STREAM_CHUNK < seqs.length ? current.then(() => load(i + STREAM_CHUNK)) : null;
     // A consumer that stops early never awaits the read-ahead; its failure must not be unhandled.
     next?.catch(() => undefined);
     yield await current;
@@ -449,28 +534,38 @@ async function manifestRow(deps: EvidenceDeps, prepared: PreparedExport): Promis
 
 /** The bundle as JSON text, produced a chunk of rows at a time: memory stays flat whatever the period. */
 export async function* bundleJson(deps: EvidenceDeps, prepared: PreparedExport): AsyncGenerator<string> {
-  const head = JSON.stringify(bundleHead(prepared));
-  yield `${head.slice(0, -1)},"rows":[`;
-  let first = true;
-  for await (const rows of provenRows(deps, prepared, prepared.rowSeqs)) {
-    let text = "";
-    for (const row of rows) {
-      text += `${first ? "" : ","}\n${rowJson(row)}`;
-      first = false;
+  try {
+    const head = JSON.stringify(bundleHead(prepared));
+    yield `${head.slice(0, -1)},"rows":[`;
+    let first = true;
+    const spooled = prepared.spool.chunks(STREAM_CHUNK);
+    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, spooled)) {
+      let text = "";
+      for (const row of rows) {
+        text += `${first ? "" : ","}\n${rowJson(row)}`;
+        first = false;
+      }
+      yield text;
     }
-    yield text;
+    yield `\n],"manifest":${rowJson(await manifestRow(deps, prepared))}}\n`;
+  } finally {
+    await prepared.spool.close();
   }
-  yield `\n],"manifest":${rowJson(await manifestRow(deps, prepared))}}\n`;
 }
 
 /** The auditor's reading copy: cover page, summary, integrity statement, then one section per row. */
 export async function* bundleMarkdown(deps: EvidenceDeps, prepared: PreparedExport): AsyncGenerator<string> {
-  const manifest = parsedRow(await manifestRow(deps, prepared));
-  yield renderMarkdownCover(bundleHead(prepared), manifest, prepared.rowSeqs.length);
-  let n = 0;
-  for await (const rows of provenRows(deps, prepared, prepared.rowSeqs)) {
-    let text = "";
-    for (const row of rows) text += renderMarkdownRow(prepared.criterion, parsedRow(row), ++n);
-    yield text;
+  try {
+    const manifest = parsedRow(await manifestRow(deps, prepared));
+    yield renderMarkdownCover(bundleHead(prepared), manifest, prepared.rowSeqs.length);
+    let n = 0;
+    const spooled = prepared.spool.chunks(STREAM_CHUNK);
+    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, spooled)) {
+      let text = "";
+      for (const row of rows) text += renderMarkdownRow(prepared.criterion, parsedRow(row), ++n);
+      yield text;
+    }
+  } finally {
+    await prepared.spool.close();
   }
 }
