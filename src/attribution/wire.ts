@@ -26,12 +26,8 @@ const TicketLink = z
   })
   .openapi("AttributionTicket");
 
-const Contradiction = z
-  .object({
-    key: z.string(),
-    summary: z.string(),
-    status: z.string().nullable(),
-    linkSource: z.enum(["explicit", "inferred"]),
+const Contradiction = TicketLink.omit({ linkConfidence: true })
+  .extend({
     changeId: z.uuid().nullable(),
     prNumber: z.number().int().nullable(),
     mergeSha: z.string(),
