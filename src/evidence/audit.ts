@@ -52,9 +52,9 @@ const SEQ_MEMBER = `"seq":${JSON.stringify(SEQ_MARK)}`;
  * the CPU-heavy part of a bulk append, so the exporter stages a page while the previous one is written.
  */
 export interface StagedAudit {
-  input: AuditInput;
-  /** `data` as stored (normalizeAuditData). */
-  data: Record<string, unknown>;
+  action: string;
+  subjectType: string;
+  subjectId: string | null;
   /** `data` as JSON text (one line: JSON.stringify escapes every control character). */
   dataJson: string;
   /** `[action, subjectType, subjectId]` as JSON; the insert numbers the rows from the head. */
@@ -69,12 +69,21 @@ export interface StagedBatch {
   entries: StagedAudit[];
 }
 
-/** Builds the position-independent part of each entry (see StagedAudit); no database access. */
-export function stageAuditBatch(ctx: OrgContext, inputs: readonly AuditInput[]): StagedBatch {
+/**
+ * Builds the position-independent part of each entry (see StagedAudit); no database access. `onData`
+ * sees each entry's data as stored (normalized); the staged entry keeps only its text, so a batch
+ * waiting for its append holds strings rather than object trees.
+ */
+export function stageAuditBatch(
+  ctx: OrgContext,
+  inputs: readonly AuditInput[],
+  onData?: (data: Record<string, unknown>, index: number) => void,
+): StagedBatch {
   const at = new Date(Math.floor(Date.now()));
-  const entries = inputs.map((input) => {
+  const entries = inputs.map((input, index) => {
     const dataJson = JSON.stringify(redactDeep(input.data ?? {}));
     const data = JSON.parse(dataJson) as Record<string, unknown>;
+    onData?.(data, index);
     const canonical = canonicalize({
       ...canonicalEntryOf(auditRowOfNormalized(ctx, input, data, 0n, at)),
       seq: SEQ_MARK,
@@ -82,8 +91,9 @@ export function stageAuditBatch(ctx: OrgContext, inputs: readonly AuditInput[]):
     const mark = canonical.lastIndexOf(SEQ_MEMBER);
     if (mark < 0) throw new Error("seq marker missing from a canonical entry (internal)");
     return {
-      input,
-      data,
+      action: input.action,
+      subjectType: input.subjectType,
+      subjectId: input.subjectId ?? null,
       dataJson,
       fieldsJson: JSON.stringify([input.action, input.subjectType, input.subjectId ?? null]),
       canonicalHead: `${canonical.slice(0, mark)}"seq":"`,
@@ -116,7 +126,7 @@ export async function appendAuditBatch(
   tx: OrgTx,
   ctx: OrgContext,
   inputs: readonly AuditInput[],
-): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
+): Promise<Array<{ seq: bigint; leafHash: Uint8Array }>> {
   return appendStagedAudit(tx, ctx, stageAuditBatch(ctx, inputs));
 }
 
@@ -129,7 +139,7 @@ export async function appendStagedAudit(
   tx: OrgTx,
   ctx: OrgContext,
   batch: StagedBatch,
-): Promise<Array<{ seq: bigint; leafHash: Uint8Array; data: Record<string, unknown> }>> {
+): Promise<Array<{ seq: bigint; leafHash: Uint8Array }>> {
   const n = batch.entries.length;
   if (n === 0) return [];
   const rows = await tx.execute<{ start: string }>(sql`
@@ -158,7 +168,7 @@ export async function appendStagedAudit(
   const leaves = batch.entries.map((e, i) => stagedLeafHash(e, start + BigInt(i)));
   writes.push(appendLeaves(new DbTreeStore(tx, ctx.orgId), start, leaves));
   await Promise.all(writes);
-  return batch.entries.map((e, i) => ({ seq: start + BigInt(i), leafHash: leaves[i]!, data: e.data }));
+  return batch.entries.map((_, i) => ({ seq: start + BigInt(i), leafHash: leaves[i]! }));
 }
 
 /**

@@ -31,6 +31,7 @@ import {
   POPULATION_RULES,
   ROW_ACTION,
   RowsDigest,
+  summaryInputOf,
   summaryOf,
 } from "./format.ts";
 import { renderMarkdownCover, renderMarkdownRow } from "./markdown.ts";
@@ -84,10 +85,13 @@ function factsKey(criterion: Criterion, row: FactsRow): Buffer {
 interface Recorded {
   seq: bigint;
   leafHash: Uint8Array;
-  data: Record<string, unknown>;
+  /** What the summary needs of the row (summaryInputOf), taken when it was staged. */
+  summary: SummaryInput;
   /** The entry as the bundle carries it (JSON text). */
   text: string;
 }
+
+type SummaryInput = ReturnType<typeof summaryInputOf>;
 
 interface Reused {
   seq: bigint;
@@ -131,10 +135,11 @@ function entryText(orgJson: string, e: StoredEntryText): string {
 
 /** A page with its reusable entries found and the new ones staged (everything but the head-locked write). */
 interface StagedPage {
-  page: readonly FactsRow[];
+  subjectIds: string[];
   hashes: string[];
   existing: Map<string, Reused>;
   missing: number[];
+  summaries: SummaryInput[];
   staged: StagedBatch;
 }
 
@@ -168,6 +173,11 @@ async function stagePage(
     }
   }
   const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!));
+  // Reused rows are summarized from the facts as built, which are what their entries hold; new ones
+  // from their data as stored. Only that reduction is kept while the page waits for its append.
+  const summaries = page.map((r) =>
+    summaryInputOf(criterion, { action: ROW_ACTION, data: { criterion, facts: r.facts } }),
+  );
   const staged = stageAuditBatch(
     ctx,
     missing.map((i) => ({
@@ -176,17 +186,15 @@ async function stagePage(
       subjectId: page[i]!.subjectId,
       data: { criterion, facts: page[i]!.facts },
     })),
+    (data, k) => {
+      summaries[missing[k]!] = summaryInputOf(criterion, { action: ROW_ACTION, data });
+    },
   );
-  return { page, hashes, existing, missing, staged };
+  return { subjectIds: page.map((r) => r.subjectId), hashes, existing, missing, summaries, staged };
 }
 
 /** Appends a staged page's new entries (inside the caller's transaction); returns the page's rows. */
-async function writePage(
-  tx: OrgTx,
-  ctx: OrgContext,
-  criterion: Criterion,
-  p: StagedPage,
-): Promise<Recorded[]> {
+async function writePage(tx: OrgTx, ctx: OrgContext, p: StagedPage): Promise<Recorded[]> {
   // A page's commit need not wait for its WAL flush: the export's final transaction (manifest and
   // checkpoint) commits synchronously, which flushes the WAL up to and past every page before the
   // checkpoint covering them is signed or anything is streamed. A crash before that loses only pages of
@@ -204,18 +212,15 @@ async function writePage(
       at,
       actor_kind: ctx.actor.kind,
       actor_id: ctx.actor.id,
-      action: e.input.action,
-      subject_type: e.input.subjectType,
-      subject_id: e.input.subjectId ?? null,
+      action: e.action,
+      subject_type: e.subjectType,
+      subject_id: e.subjectId,
       data: e.dataJson,
       request_id: ctx.requestId ?? null,
     });
-    fresh.set(i, { seq: a.seq, leafHash: a.leafHash, data: a.data, text });
+    fresh.set(i, { seq: a.seq, leafHash: a.leafHash, summary: p.summaries[i]!, text });
   }
-  // Reused rows are summarized from the facts as built, which are what their entries hold.
-  return p.page.map(
-    (r, i) => fresh.get(i) ?? { ...p.existing.get(p.hashes[i]!)!, data: { criterion, facts: r.facts } },
-  );
+  return p.hashes.map((h, i) => fresh.get(i) ?? { ...p.existing.get(h)!, summary: p.summaries[i]! });
 }
 
 /**
@@ -233,7 +238,7 @@ async function rememberRows(
   if (p.missing.length === 0) return;
   // Parallel comma-separated lists zipped by unnest, like the tree nodes: no per-row bind parameters.
   // Subject ids are row uuids; a comma would shift the lists, so refuse rather than misfile.
-  if (p.missing.some((i) => p.page[i]!.subjectId.includes(","))) {
+  if (p.missing.some((i) => p.subjectIds[i]!.includes(","))) {
     throw new Error("evidence row subject id contains a comma (internal)");
   }
   await withOrg(deps.db, ctx.orgId, async (tx) => {
@@ -243,7 +248,7 @@ async function rememberRows(
       select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
       from unnest(string_to_array(${p.missing.map((i) => p.hashes[i]!).join(",")}, ','),
         string_to_array(${p.missing.map((i) => rows[i]!.seq.toString()).join(",")}, ',')::bigint[],
-        string_to_array(${p.missing.map((i) => p.page[i]!.subjectId).join(",")}, ',')) as x(h, s, id)
+        string_to_array(${p.missing.map((i) => p.subjectIds[i]!).join(",")}, ',')) as x(h, s, id)
       on conflict do nothing`);
   });
 }
@@ -283,7 +288,7 @@ async function recordPopulation(
     const staged = await stagePage(deps, ctx, req.criterion, page);
     await writing;
     writing = quiet(
-      withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, req.criterion, staged)).then(async (rows) => {
+      withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, staged)).then(async (rows) => {
         const previous = remembering;
         remembering = quiet(previous.then(() => rememberRows(deps, ctx, req.criterion, staged, rows)));
         await take(rows);
@@ -327,7 +332,7 @@ export async function prepareExport(
     rowSeqs.push(seq);
     rowLeaves.push(leaf);
     digest.add(leaf);
-    summary.add(entry as CanonicalEntry);
+    summary.add(entry);
   };
 
   const population = await withOrg(deps.db, orgId, (tx) =>
@@ -336,7 +341,12 @@ export async function prepareExport(
   const spool = await EntrySpool.create();
   try {
     await recordPopulation(deps, ctx, req, population, async (rows) => {
-      for (const r of rows) take(r.seq, r.leafHash, { action: ROW_ACTION, data: r.data });
+      for (const r of rows) {
+        rowSeqs.push(r.seq);
+        rowLeaves.push(r.leafHash);
+        digest.add(r.leafHash);
+        summary.addInput(r.summary);
+      }
       await spool.write(rows.map((r) => r.text));
     });
     if (req.criterion === "cc8.1") await recordDecisions();
@@ -456,11 +466,11 @@ async function* provenRows(
   deps: EvidenceDeps,
   prepared: PreparedExport,
   seqs: readonly bigint[],
-  spooled?: AsyncIterator<string[]>,
+  known?: { leaves: readonly Uint8Array[]; spooled: AsyncIterator<string[]> },
 ): AsyncGenerator<ProvenRow[]> {
   const orgId = prepared.org.id;
-  const leaves = new Map(prepared.rowSeqs.map((seq, i) => [seq, prepared.rowLeaves[i]!]));
-  const prover = new BatchProver(orgId, prepared.checkpointSize, leaves);
+  const prover = new BatchProver(orgId, prepared.checkpointSize);
+  const spooled = known?.spooled;
   const orgJson = q(orgId);
   const load = async (i: number): Promise<ProvenRow[]> => {
     const chunk = seqs.slice(i, i + STREAM_CHUNK);
@@ -476,7 +486,7 @@ async function* provenRows(
               from audit_log a
               where a.org_id = ${orgId}
                 and a.seq in (select unnest(string_to_array(${unread.join(",")}, ',')::bigint[]))`),
-        prover.prove(tx, chunk),
+        prover.prove(tx, chunk, new Map(known ? chunk.map((seq, k) => [seq, known.leaves[i + k]!]) : [])),
       ]);
       const bySeq = new Map(entries.map((e) => [e.seq, e]));
       return chunk.map((seq, k) => {
@@ -539,7 +549,10 @@ export async function* bundleJson(deps: EvidenceDeps, prepared: PreparedExport):
     yield `${head.slice(0, -1)},"rows":[`;
     let first = true;
     const spooled = prepared.spool.chunks(STREAM_CHUNK);
-    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, spooled)) {
+    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, {
+      leaves: prepared.rowLeaves,
+      spooled,
+    })) {
       let text = "";
       for (const row of rows) {
         text += `${first ? "" : ","}\n${rowJson(row)}`;
@@ -560,7 +573,10 @@ export async function* bundleMarkdown(deps: EvidenceDeps, prepared: PreparedExpo
     yield renderMarkdownCover(bundleHead(prepared), manifest, prepared.rowSeqs.length);
     let n = 0;
     const spooled = prepared.spool.chunks(STREAM_CHUNK);
-    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, spooled)) {
+    for await (const rows of provenRows(deps, prepared, prepared.rowSeqs, {
+      leaves: prepared.rowLeaves,
+      spooled,
+    })) {
       let text = "";
       for (const row of rows) text += renderMarkdownRow(prepared.criterion, parsedRow(row), ++n);
       yield text;

@@ -192,7 +192,7 @@ export class Cc81Summary {
 /** The summary input of one row's facts (rows of either criterion); null for entries that are not rows. */
 export function summaryInputOf(
   criterion: Criterion,
-  entry: CanonicalEntry,
+  entry: Pick<CanonicalEntry, "action" | "data">,
 ): Cc71SummaryInput | Cc81SummaryInput {
   if (criterion === "cc8.1") {
     if (entry.action !== ROW_ACTION) return { kind: "decision" };
@@ -219,8 +219,12 @@ export function summaryInputOf(
 export function summaryOf(criterion: Criterion, periodEnd: string) {
   const s = criterion === "cc7.1" ? new Cc71Summary(periodEnd) : new Cc81Summary();
   return {
-    add(entry: CanonicalEntry) {
+    add(entry: Pick<CanonicalEntry, "action" | "data">) {
       (s as { add(x: unknown): void }).add(summaryInputOf(criterion, entry));
+    },
+    /** A row already reduced by summaryInputOf (the exporter keeps that rather than the row). */
+    addInput(input: ReturnType<typeof summaryInputOf>) {
+      (s as { add(x: unknown): void }).add(input);
     },
     result: () => s.result(),
   };
