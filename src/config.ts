@@ -57,6 +57,8 @@ const envSchema = z.object({
   CAUSEWAY_SANDBOX_DRIVER: z.enum(["docker", "local"]).default("docker"),
   CAUSEWAY_SANDBOX_IMAGE: z.string().min(1).default("causeway-sandbox:latest"),
   CAUSEWAY_SANDBOX_TTL_MS: durationMs.default(24 * 60 * 60 * 1000),
+  /** Memory for parsed commit patches kept between attributions (0: off). */
+  CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB: z.coerce.number().int().min(0).max(4096).default(64),
   DOCKER_HOST: z.string().optional(),
 
   /** Deadline of one query proxy call to Datadog, Grafana or SigNoz. */
@@ -103,6 +105,7 @@ export interface Config {
   sentry: { dsn: string | undefined; environment: string | undefined };
   anthropic: { apiKey: string | undefined; baseUrl: string | undefined };
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
+  attribution: { patchCacheBytes: number };
   webhooks: { maxBodyBytes: number };
   ingest: { busyPerSecond: number; maxDeferMs: number };
   proxy: { timeoutMs: number };
@@ -178,6 +181,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       ttlMs: e.CAUSEWAY_SANDBOX_TTL_MS,
       dockerHost: e.DOCKER_HOST,
     },
+    attribution: { patchCacheBytes: e.CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB * 1024 * 1024 },
     webhooks: { maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES },
     ingest: { busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND, maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS },
     proxy: { timeoutMs: e.CAUSEWAY_PROXY_TIMEOUT_MS },

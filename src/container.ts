@@ -23,6 +23,7 @@ import { PasswordHasher } from "./accounts/password.ts";
 import { RateLimiter, rateLimitPolicy } from "./accounts/rate-limiter.ts";
 import { type AppDeps, buildApp } from "./app.ts";
 import { attributionJob } from "./attribution/job.ts";
+import { sharedPatchCache } from "./attribution/patch-cache.ts";
 import type { AttributionDeps } from "./attribution/pipeline.ts";
 import { attributionOnCommitted, type EnqueueAttribution } from "./attribution/service.ts";
 import type { ChangesDeps } from "./changes/deps.ts";
@@ -191,6 +192,7 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
     useFactory: instanceCachingFactory((dc): AttributionDeps => {
       const config = dc.resolve<Config>(TOKENS.Config);
       const apiKey = config.anthropic.apiKey;
+      sharedPatchCache.resize(config.attribution.patchCacheBytes);
       return {
         db: dc.resolve<Database>(TOKENS.Database),
         logger: dc.resolve<Logger>(TOKENS.Logger).child({ component: "attribution" }),

@@ -10,6 +10,7 @@ import { SandboxError } from "../../sandbox/driver.ts";
 import { gitArgv, lsTreeArgs } from "../../sandbox/git-commands.ts";
 import { type BlameLine, parseBlamePorcelain } from "./blame-parser.ts";
 import { type CommitPatch, parseCommitPatches } from "./diff-parser.ts";
+import { type PatchCache, sharedPatchCache } from "./patch-cache.ts";
 
 const FULL_SHA = /^[0-9a-f]{40}([0-9a-f]{24})?$/;
 const COMMAND_TIMEOUT_MS = 60_000;
@@ -50,6 +51,8 @@ export class SandboxGit {
   constructor(
     private readonly driver: SandboxDriver,
     private readonly handle: SandboxHandle,
+    /** Patches read before (patch-cache.ts); null reads every patch from the sandbox. */
+    private readonly cache: PatchCache | null = sharedPatchCache,
   ) {}
 
   private exec(argv: readonly string[]): Promise<ExecResult> {
@@ -148,8 +151,15 @@ export class SandboxGit {
   async patches(shas: readonly string[]): Promise<Map<string, CommitPatch>> {
     const out = new Map<string, CommitPatch>();
     for (const sha of shas) if (!isFullSha(sha)) throw new SandboxError("bad SHA", { retryable: false });
+    const repo = this.handle.repositoryId;
+    const missing: string[] = [];
+    for (const sha of shas) {
+      const cached = this.cache?.get(repo, sha);
+      if (cached) out.set(sha, cached);
+      else missing.push(sha);
+    }
     const batches: string[][] = [];
-    for (let i = 0; i < shas.length; i += SHOW_BATCH) batches.push(shas.slice(i, i + SHOW_BATCH));
+    for (let i = 0; i < missing.length; i += SHOW_BATCH) batches.push(missing.slice(i, i + SHOW_BATCH));
     // The batches run concurrently; results are merged in batch order, so the map is deterministic.
     const texts = await Promise.all(
       batches.map((batch) =>
@@ -170,8 +180,14 @@ export class SandboxGit {
         ),
       ),
     );
-    for (const text of texts) for (const p of parseCommitPatches(text)) out.set(p.sha, p);
-    return out;
+    for (const text of texts) {
+      for (const p of parseCommitPatches(text)) {
+        out.set(p.sha, p);
+        this.cache?.set(repo, p.sha, p);
+      }
+    }
+    // Callers iterate in the order they asked.
+    return new Map(shas.flatMap((sha) => (out.has(sha) ? [[sha, out.get(sha)!] as const] : [])));
   }
 
   /**
