@@ -19,6 +19,7 @@ export default defineConfig({
             "integrations/**/*.test.ts",
             "sandbox/**/*.test.ts",
             "db/**/*.test.ts",
+            "bench/**/*.test.ts",
           ],
         },
       },

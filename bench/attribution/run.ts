@@ -27,6 +27,8 @@ import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
 import { runMigrations } from "../../db/migrate.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
+import type { AttributionDeps } from "../../src/attribution/pipeline.ts";
+import type { AttributionInput, FrameBlame } from "../../src/attribution/types.ts";
 import { loadConfig } from "../../src/config.ts";
 import { buildContainer, createSandboxDriver, TOKENS } from "../../src/container.ts";
 import type { AppEnv } from "../../src/http/types.ts";
@@ -35,8 +37,10 @@ import type { JobRunner } from "../../src/jobs/runner.ts";
 import { generateKeys } from "../../src/keys.ts";
 import { createLogger } from "../../src/telemetry/logger.ts";
 import { withDatabase } from "../../test/harness/database-url.ts";
+import { type BlamedLine, type FrameLine, mappedFrameLines } from "./comparisons.ts";
 import { git, History } from "./history.ts";
 import { build10k, type LatencyAnomaly } from "./large-repo.ts";
+import { compareOffline, type OfflineCase, printComparisons } from "./offline.ts";
 import { generate, type Scenario, type Stratum, type TicketSpec } from "./scenarios.ts";
 
 const REPO_ROOT = path.resolve(import.meta.dirname, "../..");
@@ -89,6 +93,8 @@ interface Service {
   request(p: string, init?: RequestInit & { apiKey?: string; json?: unknown }): Promise<Response>;
   removeSandboxes(orgId: string): Promise<void>;
   db: ReturnType<typeof createDatabase>;
+  /** The AttributionInput each anomaly's attribution scored, by anomaly id (deep copies, Dates kept). */
+  inputs: Map<string, AttributionInput>;
   close(): Promise<void>;
 }
 
@@ -121,6 +127,11 @@ async function startService(driver: "docker" | "local", dataDir: string): Promis
     sentryEnabled: false,
     keys: generateKeys(),
   });
+  const inputs = new Map<string, AttributionInput>();
+  // The job runner holds this same (instance-cached) deps object, so the hook reaches the real job.
+  container.resolve<AttributionDeps>(TOKENS.Attribution).captureInput = (anomalyId, input) => {
+    inputs.set(anomalyId, structuredClone(input));
+  };
   const app = container.resolve<OpenAPIHono<AppEnv>>(TOKENS.App);
   const jobs = container.resolve<JobRunner>(TOKENS.JobRunner);
   await jobs.start();
@@ -130,6 +141,7 @@ async function startService(driver: "docker" | "local", dataDir: string): Promis
     app,
     jobs,
     db,
+    inputs,
     drain: () => container.resolve<IngestDeps>(TOKENS.Ingest).processor.drain(),
     // A polite client: a 429 is waited out (Retry-After) and retried. The per-org limit (100/min) is hit
     // by the 10k run's polling; it adds wait to webhook → result, never to the engine's own timings.
@@ -343,11 +355,58 @@ interface LinkEval {
   linkType: string | null;
 }
 
+/**
+ * Blames each frame line at `ref` in the scenario's repository, one git call per line; a line the file
+ * does not have at `ref` (or a file it does not have) is left out. Plain blame is what Sentry's GitHub
+ * blame returns; `engineFlags` adds the engine's `-w -M -C` and ignore-revs.
+ */
+async function blameAt(
+  dir: string,
+  ref: string,
+  lines: readonly FrameLine[],
+  engine?: { ignoreRevs: readonly string[] },
+): Promise<BlamedLine[]> {
+  const out: BlamedLine[] = [];
+  for (const l of lines) {
+    const args = ["blame", "--porcelain"];
+    if (engine) {
+      args.push("-w", "-M", "-C");
+      for (const rev of engine.ignoreRevs) args.push("--ignore-rev", rev);
+    }
+    args.push("-L", `${l.line},${l.line}`, ref, "--", l.path);
+    let text: string;
+    try {
+      text = await git(dir, args);
+    } catch {
+      continue;
+    }
+    const sha = /^([0-9a-f]{40}) /.exec(text)?.[1];
+    const time = /^committer-time (\d+)$/m.exec(text)?.[1];
+    if (sha && time) out.push({ ...l, sha, committedAt: new Date(Number(time) * 1000) });
+  }
+  return out;
+}
+
+async function offlineCase(dir: string, s: Scenario, input: AttributionInput): Promise<OfflineCase> {
+  const lines = mappedFrameLines(input);
+  const engineLines = input.blame.map((b) => ({ path: b.path, line: b.line }));
+  const headForEngine = await blameAt(dir, "HEAD", engineLines, { ignoreRevs: input.ignoreRevs ?? [] });
+  return {
+    id: s.id,
+    stratum: s.stratum,
+    truthId: `pr-${s.culprit.number}`,
+    input,
+    blameHead: await blameAt(dir, "HEAD", lines),
+    blameDeployed: await blameAt(dir, input.deployedSha, lines),
+    engineBlameHead: headForEngine.map((b): FrameBlame => ({ path: b.path, line: b.line, blameSha: b.sha })),
+  };
+}
+
 async function runScenario(
   svc: Service,
   s: Scenario,
   dir: string,
-): Promise<{ outcome: Outcome; links: LinkEval[] }> {
+): Promise<{ outcome: Outcome; links: LinkEval[]; offline?: OfflineCase }> {
   const marks = await s.history.write(dir);
   const sha = (mark: number) => marks.get(mark)!;
   const org = await createOrgWithOwner(svc.db, {
@@ -518,6 +577,8 @@ async function runScenario(
     const anomalyId = await waitForAnomaly(svc, apiKey);
     const a = await settle(svc, apiKey, anomalyId);
     const e2eMs = performance.now() - started;
+    const captured = svc.inputs.get(anomalyId);
+    const offline = captured ? await offlineCase(dir, s, captured) : undefined;
     const rank = a.status === "failed" ? null : rankOf(a.suspects ?? [], s.culprit.number);
     const filtered = (a.filtered ?? []).find((f: Json) => f.candidateId === `pr-${s.culprit.number}`);
     const truthTicket = s.prs.find((p) => p.number === s.culprit.number)?.ticket ?? null;
@@ -559,7 +620,7 @@ async function runScenario(
           linkType: primary?.linkType ?? null,
         };
       });
-    return { outcome, links };
+    return offline ? { outcome, links, offline } : { outcome, links };
   } finally {
     await svc.removeSandboxes(org.org.id);
   }
@@ -815,9 +876,11 @@ async function main() {
   const work = await mkdtemp(path.join(tmpdir(), "causeway-bench-attr-"));
   const outs: Outcome[] = [];
   const links: LinkEval[] = [];
+  const offline: OfflineCase[] = [];
   const started = performance.now();
   let summary: ReturnType<typeof summarize> | null = null;
   let large: Json = null;
+  let comparisons: ReturnType<typeof compareOffline> | null = null;
   try {
     if (SCENARIOS > 0) {
       const svc = await startService(driver, path.join(work, "data"));
@@ -829,9 +892,11 @@ async function main() {
         for (const [i, stratum] of strata.entries()) {
           const seed = SEED * 1_000_003 + i * 7919;
           const s = generate(new History(), i, stratum, seed) as Scenario;
-          const { outcome, links: l } = await runScenario(svc, s, path.join(work, `repo-${i}.git`));
+          const r = await runScenario(svc, s, path.join(work, `repo-${i}.git`));
+          const { outcome, links: l } = r;
           outs.push(outcome);
           links.push(...l);
+          if (r.offline) offline.push(r.offline);
           const mark = outcome.status === "done" && outcome.rank === 1 ? "ok " : "MISS";
           console.log(
             `${mark} ${outcome.id.padEnd(7)} rank ${String(outcome.rank ?? "-").padStart(4)} ${outcome.status.padEnd(10)} ${String(outcome.confidence).padEnd(6)} top #${outcome.topPr} culprit #${outcome.culprit} ${outcome.engineMs.toFixed(0)} ms  [${outcome.traps.join(", ")}]${outcome.reason ? ` (${outcome.reason})` : ""}`,
@@ -859,6 +924,8 @@ async function main() {
       );
       if (summary.filteredCulprits.length)
         console.log(`culprit not ranked: ${summary.filteredCulprits.join(", ")}`);
+      comparisons = compareOffline(offline, outs);
+      printComparisons(comparisons);
     }
 
     if (process.env.BENCH_SKIP_10K !== "1") {
@@ -886,7 +953,17 @@ async function main() {
     await writeFile(
       path.join(OUT, "attribution.json"),
       JSON.stringify(
-        { seed: SEED, scenarios: SCENARIOS, driver, driver10k, summary, large, outcomes: outs, links },
+        {
+          seed: SEED,
+          scenarios: SCENARIOS,
+          driver,
+          driver10k,
+          summary,
+          comparisons,
+          large,
+          outcomes: outs,
+          links,
+        },
         null,
         2,
       ),

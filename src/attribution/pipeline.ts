@@ -39,6 +39,7 @@ import { buildRepoPathIndex, mapStackFrames } from "./path-mapping.ts";
 import { SandboxGit } from "./sandbox-git.ts";
 import type {
   AnomalyKind,
+  AttributionInput,
   AttributionResult,
   CandidateChange,
   FileDiff,
@@ -59,6 +60,11 @@ export interface AttributionDeps {
   mirrorMaxAgeMs?: number;
   /** How far before first-seen a merged change is still a candidate (default 14 days). */
   lookbackMs?: number;
+  /**
+   * Receives the exact input handed to `attribute()`, before scoring. Unset in production; the benchmark
+   * sets it to re-score the same inputs offline (baselines, ablations, calibration).
+   */
+  captureInput?: (anomalyId: string, input: AttributionInput) => void;
 }
 
 export const DEFAULT_LOOKBACK_MS = 14 * 24 * 3_600_000;
@@ -463,19 +469,19 @@ export async function runAttribution(
     ...(anomaly.service ? { service: anomaly.service } : {}),
     ...(anomaly.release ? { release: anomaly.release } : {}),
   };
-  const result = await timer.phase("score", async () =>
-    attribute({
-      anomaly: anomalyInput,
-      deployedSha: deployed.sha,
-      ...(deployed.previousSha ? { previousDeploySha: deployed.previousSha } : {}),
-      files,
-      candidates,
-      blame,
-      frameSources,
-      ignoreRevs: [...ignoreRevs],
-      ...(repo.jiraProjectKeys.length > 0 ? { knownProjectKeys: repo.jiraProjectKeys } : {}),
-    }),
-  );
+  const input: AttributionInput = {
+    anomaly: anomalyInput,
+    deployedSha: deployed.sha,
+    ...(deployed.previousSha ? { previousDeploySha: deployed.previousSha } : {}),
+    files,
+    candidates,
+    blame,
+    frameSources,
+    ignoreRevs: [...ignoreRevs],
+    ...(repo.jiraProjectKeys.length > 0 ? { knownProjectKeys: repo.jiraProjectKeys } : {}),
+  };
+  deps.captureInput?.(anomalyId, input);
+  const result = await timer.phase("score", async () => attribute(input));
 
   let reasoning = result.reasoning;
   let reasoningSource: "deterministic" | "llm" = "deterministic";
