@@ -9,6 +9,7 @@ import {
   sentryLegacyScores,
   suffixMatchLength,
   summarizeRanks,
+  temperatureSweep,
   tieAwareRank,
 } from "./comparisons.ts";
 
@@ -203,5 +204,22 @@ describe("mostRecentScores", () => {
     expect(scores.map((s) => s.id).sort()).toEqual(["pr-2", "pr-3"]);
     expect(tieAwareRank(scores, "pr-2")).toBe(1);
     expect(tieAwareRank(scores, "pr-3")).toBe(2);
+  });
+});
+
+describe("temperatureSweep", () => {
+  it("recomputes p_1 at each temperature and scores it against the outcome", () => {
+    const cases = [
+      { scores: [0.6, 0.4], topCorrect: true },
+      { scores: [0.5, 0.5], topCorrect: false },
+    ];
+    const [t1, t01] = temperatureSweep(cases, [1, 0.1]);
+    const p1 = 1 / (1 + Math.exp(-0.2));
+    const p01 = 1 / (1 + Math.exp(-2));
+    expect(t1!.temperature).toBe(1);
+    expect(t1!.logLoss).toBeCloseTo((-Math.log(p1) - Math.log(0.5)) / 2, 12);
+    expect(t01!.logLoss).toBeCloseTo((-Math.log(p01) - Math.log(0.5)) / 2, 12);
+    // bins: p01 ≈ 0.88 right (gap 0.12), 0.5 wrong (gap 0.5), each half the points.
+    expect(t01!.ece).toBeCloseTo(0.5 * (1 - p01) + 0.5 * 0.5, 12);
   });
 });

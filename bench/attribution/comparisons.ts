@@ -283,3 +283,28 @@ export function topSuspectProbability(result: AttributionResult): number | null 
   if (result.suspects.length === 0) return null;
   return topProbability(result.suspects.map((s) => s.score));
 }
+
+export interface TemperaturePoint {
+  temperature: number;
+  ece: number;
+  /** Mean binary log loss of p_1 against "the top suspect is right". */
+  logLoss: number;
+}
+
+/**
+ * ECE and log loss of the top-suspect probability at each temperature, for the design's temperature
+ * scaling (ATTRIBUTION.md §5.4). Fitted on the same cases it is judged on, so the best point is optimistic.
+ */
+export function temperatureSweep(
+  cases: readonly { scores: readonly number[]; topCorrect: boolean }[],
+  temperatures: readonly number[],
+): TemperaturePoint[] {
+  const clamp = (p: number) => Math.min(1 - 1e-12, Math.max(1e-12, p));
+  return temperatures.map((temperature) => {
+    const points = cases.map((c) => ({ p: topProbability(c.scores, temperature), correct: c.topCorrect }));
+    const logLoss =
+      points.reduce((s, x) => s - (x.correct ? Math.log(clamp(x.p)) : Math.log(1 - clamp(x.p))), 0) /
+      Math.max(1, points.length);
+    return { temperature, ece: expectedCalibrationError(points).ece, logLoss };
+  });
+}

@@ -24,6 +24,8 @@ import {
   randomRankExpectation,
   sentryLegacyScores,
   summarizeRanks,
+  type TemperaturePoint,
+  temperatureSweep,
   textOnlyScores,
   tieAwareRank,
   topSuspectProbability,
@@ -115,7 +117,11 @@ export interface Comparisons {
     levels: Record<string, { n: number; correct: number; coverage: number; precision: number }>;
     abstentionRate: number;
     errorRateWhenAnswering: number;
+    /** The engine uses T = 0.1; the other points show what temperature scaling would give (in-sample). */
+    temperatures: TemperaturePoint[];
   };
+  /** Per scenario: the ranked scores and whether the top one is the truth (for re-analysis). */
+  scored: { id: string; mode: string; status: string; topCorrect: boolean; scores: number[] }[];
 }
 
 export function compareOffline(cases: readonly OfflineCase[], online: readonly OnlineOutcome[]): Comparisons {
@@ -244,6 +250,17 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
     }),
   );
   const done = online.filter((o) => o.status === "done");
+  const scored = full.map((r, i) => ({
+    id: cases[i]!.id,
+    mode: r.mode,
+    status: r.status,
+    topCorrect: r.suspects[0]?.candidateId === cases[i]!.truthId,
+    scores: r.suspects.map((s) => s.score),
+  }));
+  const temperatures = temperatureSweep(
+    scored.filter((s) => s.scores.length > 0),
+    [0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2],
+  );
   const topFrame = { topFrameOnly: true, notAfterFirstSeen: false };
   const commitContextPicks = Object.fromEntries(
     cases.map((c) => [
@@ -276,7 +293,9 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
       levels,
       abstentionRate: online.filter((o) => o.status === "no_suspect").length / Math.max(1, n),
       errorRateWhenAnswering: done.filter((o) => o.rank !== 1).length / Math.max(1, done.length),
+      temperatures,
     },
+    scored,
   };
 }
 
@@ -328,5 +347,10 @@ export function printComparisons(c: Comparisons): void {
       .join(
         "; ",
       )}; abstention rate ${f3(k.abstentionRate)}; error rate when answering ${f3(k.errorRateWhenAnswering)}`,
+  );
+  console.log(
+    `temperature sweep (in-sample; the engine uses 0.1): ${k.temperatures
+      .map((t) => `T ${t.temperature} ECE ${f3(t.ece)} log loss ${f3(t.logLoss)}`)
+      .join("; ")}`,
   );
 }
