@@ -1,6 +1,6 @@
 import { and, asc, eq, sql } from "drizzle-orm";
 import type { Logger } from "pino";
-import { type Database, withOrg } from "../../db/client.ts";
+import { type Database, type OrgTx, withOrg } from "../../db/client.ts";
 import { deliveries } from "../../db/schema/deliveries.ts";
 import { signals as signalRows } from "../../db/schema/incidents.ts";
 import { integrations } from "../../db/schema/integrations.ts";
@@ -50,88 +50,123 @@ export async function processDelivery(
   orgId: string,
   deliveryId: string,
 ): Promise<ProcessOutcome> {
-  const outcome = await withOrg(deps.db, orgId, async (tx) => {
-    const [row] = await tx
-      .select()
-      .from(deliveries)
-      .where(and(eq(deliveries.id, deliveryId), eq(deliveries.status, "received")))
-      .for("update", { skipLocked: true });
-    if (!row) return { deliveryId, status: "skipped" as const, applied: [] };
-    const provider = deps.providers[row.provider as ProviderId];
-    const [integration] = await tx
-      .select({ config: integrations.config })
-      .from(integrations)
-      .where(eq(integrations.id, row.integrationId));
-    const finish = async (
-      status: "processed" | "ignored" | "dead",
-      fields: { eventType?: string; reason?: string; signalCount?: number },
-    ) => {
-      await tx
-        .update(deliveries)
-        .set({
-          status,
-          eventType: fields.eventType ?? null,
-          reason: fields.reason ?? null,
-          signalCount: fields.signalCount ?? 0,
-          attempts: sql`${deliveries.attempts} + 1`,
-          processedAt: new Date(),
-        })
-        .where(eq(deliveries.id, row.id));
-    };
-    if (!provider || !integration) {
-      await finish("dead", { reason: "the integration or provider no longer exists" });
-      return { deliveryId, status: "dead" as const, applied: [] };
-    }
-    let body: unknown;
-    try {
-      body = parseBody(row.provider as ProviderId, row.body, row.contentType);
-    } catch {
-      await finish("dead", { reason: "body is not parseable" });
-      return { deliveryId, status: "dead" as const, applied: [] };
-    }
-    const result = normalizeSafely(provider, {
-      body,
-      headers: row.headers,
-      config: integration.config,
-      receivedAt: row.receivedAt,
-    });
-    if (!result.ok) {
-      await finish("dead", { reason: result.reason.slice(0, 500) });
-      return { deliveryId, status: "dead" as const, applied: [] };
-    }
-    if ("ignored" in result && result.ignored) {
-      await finish("ignored", { eventType: result.eventType });
-      return { deliveryId, status: "ignored" as const, applied: [] };
-    }
-    const applied: AppliedSignal[] = [];
-    for (const signal of result.signals) {
-      const change = ALERT_KINDS.has(signal.kind)
-        ? await applyAlertSignal(tx, orgId, signal, row.receivedAt)
-        : undefined;
-      if (change) applied.push(change);
-      await tx.insert(signalRows).values({
-        orgId,
-        deliveryId: row.id,
-        anomalyId: change?.anomaly.id ?? null,
-        kind: signal.kind,
-        source: signal.source,
-        fingerprint: signal.fingerprint,
-        title: signal.title.slice(0, 500),
-        severity: signal.severity,
-        status: signal.status,
-        service: signal.service ?? null,
-        environment: signal.environment ?? null,
-        release: signal.release ?? null,
-        occurredAt: signal.occurredAt,
-        receivedAt: row.receivedAt,
-        payload: JSON.parse(JSON.stringify(signal)) as Record<string, unknown>,
-      });
-    }
-    await finish("processed", { eventType: result.eventType, signalCount: result.signals.length });
-    return { deliveryId, status: "processed" as const, applied };
-  });
+  const outcome = await withOrg(deps.db, orgId, (tx) => processInTx(deps, tx, orgId, deliveryId));
   if (outcome.status !== "skipped") await deps.onCommitted?.(orgId, outcome);
   return outcome;
+}
+
+/**
+ * Several deliveries of one org, in order, in one transaction with a savepoint each: what one delivery
+ * does is undone alone if it fails (reported in `failed`), and the others commit together — one commit
+ * for a burst instead of one per delivery. The hooks run after the commit, in order.
+ */
+export async function processDeliveryBatch(
+  deps: ProcessDeps,
+  orgId: string,
+  deliveryIds: readonly string[],
+): Promise<{ outcomes: ProcessOutcome[]; failed: { deliveryId: string; error: unknown }[] }> {
+  const failed: { deliveryId: string; error: unknown }[] = [];
+  const outcomes = await withOrg(deps.db, orgId, async (tx) => {
+    const done: ProcessOutcome[] = [];
+    for (const deliveryId of deliveryIds) {
+      try {
+        done.push(await tx.transaction((sp) => processInTx(deps, sp, orgId, deliveryId)));
+      } catch (error) {
+        failed.push({ deliveryId, error });
+      }
+    }
+    return done;
+  });
+  for (const outcome of outcomes) {
+    if (outcome.status !== "skipped") await deps.onCommitted?.(orgId, outcome);
+  }
+  return { outcomes, failed };
+}
+
+async function processInTx(
+  deps: ProcessDeps,
+  tx: OrgTx,
+  orgId: string,
+  deliveryId: string,
+): Promise<ProcessOutcome> {
+  const [row] = await tx
+    .select()
+    .from(deliveries)
+    .where(and(eq(deliveries.id, deliveryId), eq(deliveries.status, "received")))
+    .for("update", { skipLocked: true });
+  if (!row) return { deliveryId, status: "skipped" as const, applied: [] };
+  const provider = deps.providers[row.provider as ProviderId];
+  const [integration] = await tx
+    .select({ config: integrations.config })
+    .from(integrations)
+    .where(eq(integrations.id, row.integrationId));
+  const finish = async (
+    status: "processed" | "ignored" | "dead",
+    fields: { eventType?: string; reason?: string; signalCount?: number },
+  ) => {
+    await tx
+      .update(deliveries)
+      .set({
+        status,
+        eventType: fields.eventType ?? null,
+        reason: fields.reason ?? null,
+        signalCount: fields.signalCount ?? 0,
+        attempts: sql`${deliveries.attempts} + 1`,
+        processedAt: new Date(),
+      })
+      .where(eq(deliveries.id, row.id));
+  };
+  if (!provider || !integration) {
+    await finish("dead", { reason: "the integration or provider no longer exists" });
+    return { deliveryId, status: "dead" as const, applied: [] };
+  }
+  let body: unknown;
+  try {
+    body = parseBody(row.provider as ProviderId, row.body, row.contentType);
+  } catch {
+    await finish("dead", { reason: "body is not parseable" });
+    return { deliveryId, status: "dead" as const, applied: [] };
+  }
+  const result = normalizeSafely(provider, {
+    body,
+    headers: row.headers,
+    config: integration.config,
+    receivedAt: row.receivedAt,
+  });
+  if (!result.ok) {
+    await finish("dead", { reason: result.reason.slice(0, 500) });
+    return { deliveryId, status: "dead" as const, applied: [] };
+  }
+  if ("ignored" in result && result.ignored) {
+    await finish("ignored", { eventType: result.eventType });
+    return { deliveryId, status: "ignored" as const, applied: [] };
+  }
+  const applied: AppliedSignal[] = [];
+  for (const signal of result.signals) {
+    const change = ALERT_KINDS.has(signal.kind)
+      ? await applyAlertSignal(tx, orgId, signal, row.receivedAt)
+      : undefined;
+    if (change) applied.push(change);
+    await tx.insert(signalRows).values({
+      orgId,
+      deliveryId: row.id,
+      anomalyId: change?.anomaly.id ?? null,
+      kind: signal.kind,
+      source: signal.source,
+      fingerprint: signal.fingerprint,
+      title: signal.title.slice(0, 500),
+      severity: signal.severity,
+      status: signal.status,
+      service: signal.service ?? null,
+      environment: signal.environment ?? null,
+      release: signal.release ?? null,
+      occurredAt: signal.occurredAt,
+      receivedAt: row.receivedAt,
+      payload: JSON.parse(JSON.stringify(signal)) as Record<string, unknown>,
+    });
+  }
+  await finish("processed", { eventType: result.eventType, signalCount: result.signals.length });
+  return { deliveryId, status: "processed" as const, applied };
 }
 
 /**
@@ -142,6 +177,8 @@ export async function processDelivery(
 export interface DeliveryProcessorOptions {
   pollMs: number;
   batch: number;
+  /** Deliveries of one org processed in one transaction (a savepoint each). */
+  perTransaction: number;
   /**
    * When given, the background drain steps aside while the webhook front door is busy, and resumes when
    * it calms down or when the oldest waiting delivery has waited `maxDeferMs` (so a sustained flood
@@ -166,7 +203,14 @@ export class DeliveryProcessor {
     private readonly deps: ProcessDeps,
     options: Partial<DeliveryProcessorOptions> = {},
   ) {
-    this.options = { pollMs: 500, batch: 100, maxDeferMs: 15_000, deferCheckMs: 200, ...options };
+    this.options = {
+      pollMs: 500,
+      batch: 100,
+      perTransaction: 25,
+      maxDeferMs: 15_000,
+      deferCheckMs: 200,
+      ...options,
+    };
   }
 
   start(): void {
@@ -218,19 +262,35 @@ export class DeliveryProcessor {
         .limit(this.options.batch);
       if (pending.length === 0) return handled;
       let progressed = 0;
-      for (const p of pending) {
-        if (options.yieldToIngest && this.shouldDefer(p.receivedAt)) {
+      // Consecutive deliveries of one org go through in one transaction (oldest first overall).
+      for (let i = 0; i < pending.length; ) {
+        if (options.yieldToIngest && this.shouldDefer(pending[i]!.receivedAt)) {
           this.deferred = true;
           return handled;
         }
-        try {
-          const outcome = await processDelivery(this.deps, p.orgId, p.id);
-          if (outcome.status !== "skipped") progressed++;
-        } catch (error) {
-          this.deps.logger.error({ err: error, deliveryId: p.id }, "delivery processing error");
-          await this.recordFailure(p.id);
+        const orgId = pending[i]!.orgId;
+        const run: string[] = [];
+        while (
+          i < pending.length &&
+          pending[i]!.orgId === orgId &&
+          run.length < this.options.perTransaction
+        ) {
+          run.push(pending[i]!.id);
+          i++;
         }
-        handled++;
+        try {
+          const { outcomes, failed } = await processDeliveryBatch(this.deps, orgId, run);
+          progressed += outcomes.filter((o) => o.status !== "skipped").length;
+          for (const f of failed) {
+            this.deps.logger.error({ err: f.error, deliveryId: f.deliveryId }, "delivery processing error");
+            await this.recordFailure(f.deliveryId);
+          }
+        } catch (error) {
+          // The transaction itself failed (connection lost): every delivery of the run counts a try.
+          this.deps.logger.error({ err: error, orgId }, "delivery processing error");
+          for (const id of run) await this.recordFailure(id);
+        }
+        handled += run.length;
       }
       // Everything we saw was locked by someone else or failed: let the poll come back later.
       if (progressed === 0) return handled;

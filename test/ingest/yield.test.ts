@@ -6,8 +6,9 @@ import { randomUUID } from "node:crypto";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { withOrg } from "../../db/client.ts";
-import { deliveries, integrations } from "../../db/schema/index.ts";
+import { anomalies, deliveries, integrations } from "../../db/schema/index.ts";
 import { PROVIDERS } from "../../integrations/core/registry.ts";
+import type { Provider, Signal } from "../../integrations/core/types.ts";
 import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
 import { DeliveryProcessor } from "../../src/ingest/process-deliveries.ts";
 import { useTestDatabase } from "../harness/db.ts";
@@ -22,11 +23,15 @@ describe("delivery processor yields to the front door", async () => {
     await Promise.all(processors.splice(0).map((p) => p.stop()));
   });
 
-  async function stored(receivedAt: Date) {
-    const { org } = await makeOrg(db);
-    const [integration] = await withOrg(db, org.id, (tx) =>
-      tx.insert(integrations).values({ orgId: org.id, provider: "sentry", name: "s" }).returning(),
-    );
+  async function stored(receivedAt: Date, body = "{}", existing?: { orgId: string; integrationId: string }) {
+    const org = existing ? { id: existing.orgId } : (await makeOrg(db)).org;
+    const integration = existing
+      ? { id: existing.integrationId }
+      : (
+          await withOrg(db, org.id, (tx) =>
+            tx.insert(integrations).values({ orgId: org.id, provider: "sentry", name: "s" }).returning(),
+          )
+        )[0];
     const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 1 });
     const { deliveryId } = await writer.write({
       id: randomUUID(),
@@ -37,13 +42,13 @@ describe("delivery processor yields to the front door", async () => {
       receivedAt,
       headers: {},
       contentType: "application/json",
-      body: Buffer.from("{}"),
+      body: Buffer.from(body),
     });
     await writer.close();
-    const status = async () =>
-      (await withOrg(db, org.id, (tx) => tx.select().from(deliveries))).find((d) => d.id === deliveryId)!
-        .status;
-    return { status };
+    const row = async () =>
+      (await withOrg(db, org.id, (tx) => tx.select().from(deliveries))).find((d) => d.id === deliveryId)!;
+    const status = async () => (await row()).status;
+    return { status, row, orgId: org.id, integrationId: integration!.id };
   }
 
   function start(busy: { value: boolean }, maxDeferMs: number) {
@@ -85,5 +90,48 @@ describe("delivery processor yields to the front door", async () => {
     );
     expect(await processor.drain()).toBeGreaterThanOrEqual(1);
     expect(await delivery.status()).toBe("dead");
+  });
+
+  it("processes a burst of one org in one transaction; a delivery that fails is undone alone and retried", async () => {
+    // A provider whose signal title comes from the body: a NUL there makes the signal insert fail in
+    // Postgres, inside that delivery's savepoint.
+    const provider: Provider = {
+      ...PROVIDERS.sentry,
+      normalize: ({ body }) => {
+        const title = String((body as { title?: unknown }).title);
+        const signal: Signal = {
+          kind: "metric",
+          source: "sentry",
+          fingerprint: `fp-${title.replace(/\0/g, "")}`,
+          title,
+          severity: "high",
+          status: "firing",
+          occurredAt: new Date(),
+          frames: [],
+          labels: {},
+          links: [],
+        };
+        return { ok: true, eventType: "test", signals: [signal] };
+      },
+    };
+    const first = await stored(new Date(Date.now() - 3_000), JSON.stringify({ title: "one" }));
+    const same = { orgId: first.orgId, integrationId: first.integrationId };
+    const broken = await stored(new Date(Date.now() - 2_000), JSON.stringify({ title: "bad\u0000" }), same);
+    const third = await stored(new Date(Date.now() - 1_000), JSON.stringify({ title: "three" }), same);
+    const processor = new DeliveryProcessor(
+      { db, providers: { ...PROVIDERS, sentry: provider }, logger: pino({ level: "silent" }) },
+      { perTransaction: 25 },
+    );
+    await processor.drain();
+    expect(await first.status()).toBe("processed");
+    expect(await third.status()).toBe("processed");
+    // Rolled back to its savepoint: still waiting, nothing of it stored, one attempt counted per pass
+    // (the pass that committed the others, and the pass that found nothing else to do).
+    expect(await broken.status()).toBe("received");
+    expect((await broken.row()).attempts).toBe(2);
+    const titles = await withOrg(db, first.orgId, (tx) =>
+      tx.select({ title: anomalies.title }).from(anomalies),
+    );
+    expect(titles.map((t) => t.title).sort()).toEqual(["one", "three"]);
   });
 });
