@@ -115,6 +115,10 @@ async function startService(driver: "docker" | "local", dataDir: string): Promis
     LOG_LEVEL: "warn",
     CAUSEWAY_DATA_DIR: dataDir,
     CAUSEWAY_SANDBOX_DRIVER: driver,
+    // 0 measures every attribution cold (no patches kept from the previous anomaly).
+    ...(process.env.CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB !== undefined
+      ? { CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB: process.env.CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB }
+      : {}),
   });
   await mkdir(OUT, { recursive: true });
   const logFile = path.join(OUT, "attribution-server.log");
