@@ -1,6 +1,6 @@
 import type { OrgTx } from "../../../db/client.ts";
 import { DbTreeStore } from "../audit-tree.ts";
-import { foldSubtrees, inclusionProofKeys, type NodeKey } from "../merkle.ts";
+import { foldSubtrees, inclusionProofKeys, type NodeKey, nodeHash } from "../merkle.ts";
 
 const keyOf = (k: NodeKey) => `${k.level}:${k.index}`;
 
@@ -23,8 +23,8 @@ export class BatchProver {
   ) {}
 
   /**
-   * `leaves` are leaf hashes the caller already holds (the batch's own rows), by index: level-0 nodes
-   * come from there instead of the database, about half of what a batch over consecutive rows reads.
+   * `leaves` are leaf hashes the caller already holds (the batch's own rows), by index: level-0 nodes,
+   * and the low nodes above them, come from there instead of the database.
    */
   async prove(
     tx: OrgTx,
@@ -34,10 +34,26 @@ export class BatchProver {
     const plans = indexes.map((i) => inclusionProofKeys(i, this.size));
     const nodes = new Map<string, Uint8Array>();
     const missing = new Map<string, NodeKey>();
+    // A low node whose leaves are all at hand is hashed here rather than read: for a batch of
+    // consecutive rows that is nearly every node below SHARED_LEVEL. (A leaf hash that were wrong would
+    // only make the proof fail to verify.) Memoized per batch; null when some leaf is not at hand.
+    const computed = new Map<string, Uint8Array | null>();
+    const compute = (level: number, index: bigint): Uint8Array | null => {
+      if (level === 0) return leaves.get(index) ?? null;
+      const k = `${level}:${index}`;
+      const memo = computed.get(k);
+      if (memo !== undefined) return memo;
+      const left = compute(level - 1, index * 2n);
+      const right = left ? compute(level - 1, index * 2n + 1n) : null;
+      const hash = left && right ? nodeHash(left, right) : null;
+      computed.set(k, hash);
+      return hash;
+    };
     const need = (key: NodeKey) => {
       const k = keyOf(key);
       if (nodes.has(k) || missing.has(k)) return;
-      const cached = key.level === 0 ? leaves.get(key.index) : this.#shared.get(k);
+      const cached =
+        key.level < SHARED_LEVEL && leaves.size > 0 ? compute(key.level, key.index) : this.#shared.get(k);
       if (cached) nodes.set(k, cached);
       else missing.set(k, key);
     };
