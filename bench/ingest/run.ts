@@ -22,6 +22,7 @@ import { withDatabase } from "../../test/harness/database-url.ts";
 import { CLI, freePort, REPO_ROOT, waitForHttp } from "../../test/harness/process.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const DRAIN_LIMIT_MS = Number(process.env.BENCH_DRAIN_LIMIT_S ?? 300) * 1000;
 
 interface RunResult {
   target: string;
@@ -180,7 +181,11 @@ async function main() {
       const [row] = await db.ownerSql<{ n: number }[]>`
         select count(*)::int as n from deliveries where status = 'received'`;
       if ((row?.n ?? 0) === 0) return Date.now() - started;
-      if (Date.now() - started > 300_000) throw new Error(`backlog of ${row?.n} not drained in 300 s`);
+      if (Date.now() - started > DRAIN_LIMIT_MS) {
+        // Reported, not fatal: the next run then shares the machine with what is left.
+        console.error(`backlog of ${row?.n} deliveries not drained in ${DRAIN_LIMIT_MS / 1000} s`);
+        return Number.POSITIVE_INFINITY;
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
   };
@@ -206,7 +211,8 @@ async function main() {
   console.log(`\nbody ${body.length} bytes, ${SECONDS} s per run, node ${process.version}\n`);
   console.log("target               conn   rate   durable/s   p50 ms   p99 ms   non-2xx  errors   drain s");
   for (const r of results) {
-    const drained = r.drainMs === undefined ? "-" : (r.drainMs / 1000).toFixed(1);
+    const drained =
+      r.drainMs === undefined ? "-" : Number.isFinite(r.drainMs) ? (r.drainMs / 1000).toFixed(1) : "limit";
     console.log(
       `${r.target.padEnd(20)} ${String(r.connections).padStart(4)} ${String(r.rate ?? "max").padStart(6)} ${String(r.rps).padStart(11)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${drained.padStart(9)}`,
     );
