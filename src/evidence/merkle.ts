@@ -211,14 +211,7 @@ export async function rootHash(store: TreeStore, size: bigint): Promise<Uint8Arr
 
 /** PATH(index, D[0:size]) of RFC 9162 §2.1.3.1, ordered from the leaf's sibling up to the root. */
 export async function inclusionProof(store: TreeStore, index: bigint, size: bigint): Promise<Uint8Array[]> {
-  const groups = inclusionProofKeys(index, size);
-  const hashes = await readExactly(store, groups.flat());
-  let pos = 0;
-  return groups.map((group) => {
-    const parts = hashes.slice(pos, pos + group.length);
-    pos += group.length;
-    return foldSubtrees(parts);
-  });
+  return readFolded(store, inclusionProofKeys(index, size));
 }
 
 /**
@@ -406,9 +399,8 @@ interface Range {
   size: bigint;
 }
 
-/** MTH of each range, with one store round trip for all of them. */
-async function subtreeHashes(store: TreeStore, ranges: readonly Range[]): Promise<Uint8Array[]> {
-  const groups = ranges.map((r) => decompose(r.start, r.size));
+/** Reads every group's stored subtrees in one store round trip and folds each group into one hash. */
+async function readFolded(store: TreeStore, groups: readonly (readonly NodeKey[])[]): Promise<Uint8Array[]> {
   const hashes = await readExactly(store, groups.flat());
   let pos = 0;
   return groups.map((group) => {
@@ -416,6 +408,14 @@ async function subtreeHashes(store: TreeStore, ranges: readonly Range[]): Promis
     pos += group.length;
     return foldSubtrees(parts);
   });
+}
+
+/** MTH of each range, with one store round trip for all of them. */
+async function subtreeHashes(store: TreeStore, ranges: readonly Range[]): Promise<Uint8Array[]> {
+  return readFolded(
+    store,
+    ranges.map((r) => decompose(r.start, r.size)),
+  );
 }
 
 async function readExactly(store: TreeStore, keys: readonly NodeKey[]): Promise<Uint8Array[]> {
