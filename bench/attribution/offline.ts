@@ -124,6 +124,15 @@ export interface Comparisons {
   scored: { id: string; mode: string; status: string; topCorrect: boolean; scores: number[] }[];
 }
 
+/** Commit context's pick for a case from one of its blames (see commitContextPick). */
+function contextPick(
+  c: OfflineCase,
+  blamed: readonly BlamedLine[],
+  opts: Parameters<typeof commitContextPick>[3],
+): string | null {
+  return commitContextPick(blamed, c.input.candidates, c.input.anomaly.firstSeenAt, opts);
+}
+
 export function compareOffline(cases: readonly OfflineCase[], online: readonly OnlineOutcome[]): Comparisons {
   const full: AttributionResult[] = cases.map((c) => attribute(c.input));
   const modes = full.map((r) => r.mode);
@@ -137,7 +146,10 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
     .map((c) => c.id);
 
   const rankBy = (f: (c: OfflineCase) => number | null) => cases.map(f);
-  const pickRank = (pick: string | null, truth: string) => (pick === truth ? 1 : null);
+  const pickRank = (pick: string | null, c: OfflineCase) => (pick === c.truthId ? 1 : null);
+  const topFrame = { topFrameOnly: true, notAfterFirstSeen: false };
+  const picksHead = cases.map((c) => contextPick(c, c.blameHead, topFrame));
+  const picksDeployed = cases.map((c) => contextPick(c, c.blameDeployed, topFrame));
   const baselines: ComparisonRow[] = [
     rowOf("engine (offline re-run of the captured inputs)", modes, engineRanks),
     rowOf(
@@ -148,54 +160,26 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
     rowOf(
       "2a. commit context: blame at HEAD, top in-app frame, 1-year cutoff",
       modes,
-      rankBy((c) =>
-        pickRank(
-          commitContextPick(c.blameHead, c.input.candidates, c.input.anomaly.firstSeenAt, {
-            topFrameOnly: true,
-            notAfterFirstSeen: false,
-          }),
-          c.truthId,
-        ),
-      ),
+      picksHead.map((p, i) => pickRank(p, cases[i]!)),
     ),
     rowOf(
       "2b. commit context: blame at HEAD, all frames, most recent",
       modes,
       rankBy((c) =>
-        pickRank(
-          commitContextPick(c.blameHead, c.input.candidates, c.input.anomaly.firstSeenAt, {
-            topFrameOnly: false,
-            notAfterFirstSeen: false,
-          }),
-          c.truthId,
-        ),
+        pickRank(contextPick(c, c.blameHead, { topFrameOnly: false, notAfterFirstSeen: false }), c),
       ),
     ),
     rowOf(
       "2c. commit context: blame at HEAD, all frames, commits <= t0 only",
       modes,
       rankBy((c) =>
-        pickRank(
-          commitContextPick(c.blameHead, c.input.candidates, c.input.anomaly.firstSeenAt, {
-            topFrameOnly: false,
-            notAfterFirstSeen: true,
-          }),
-          c.truthId,
-        ),
+        pickRank(contextPick(c, c.blameHead, { topFrameOnly: false, notAfterFirstSeen: true }), c),
       ),
     ),
     rowOf(
       "2d. commit context: blame at the deployed SHA, top in-app frame",
       modes,
-      rankBy((c) =>
-        pickRank(
-          commitContextPick(c.blameDeployed, c.input.candidates, c.input.anomaly.firstSeenAt, {
-            topFrameOnly: true,
-            notAfterFirstSeen: false,
-          }),
-          c.truthId,
-        ),
-      ),
+      picksDeployed.map((p, i) => pickRank(p, cases[i]!)),
     ),
     rowOf(
       "3. most recent change in scope (time only)",
@@ -232,7 +216,8 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
     return p === null ? [] : [{ p, correct: r.suspects[0]!.candidateId === cases[i]!.truthId, r }];
   });
   const all = expectedCalibrationError(points);
-  const answered = expectedCalibrationError(points.filter((x) => x.r.status === "done"));
+  const answeredPoints = points.filter((x) => x.r.status === "done");
+  const answered = expectedCalibrationError(answeredPoints);
   const n = online.length;
   const levels = Object.fromEntries(
     ["high", "medium", "low"].map((l) => {
@@ -261,21 +246,8 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
     scored.filter((s) => s.scores.length > 0),
     [0.02, 0.03, 0.04, 0.05, 0.06, 0.07, 0.08, 0.1, 0.12, 0.15, 0.2],
   );
-  const topFrame = { topFrameOnly: true, notAfterFirstSeen: false };
   const commitContextPicks = Object.fromEntries(
-    cases.map((c) => [
-      c.id,
-      {
-        head: commitContextPick(c.blameHead, c.input.candidates, c.input.anomaly.firstSeenAt, topFrame),
-        deployed: commitContextPick(
-          c.blameDeployed,
-          c.input.candidates,
-          c.input.anomaly.firstSeenAt,
-          topFrame,
-        ),
-        truth: c.truthId,
-      },
-    ]),
+    cases.map((c, i) => [c.id, { head: picksHead[i]!, deployed: picksDeployed[i]!, truth: c.truthId }]),
   );
   return {
     ids: cases.map((c) => c.id),
@@ -288,7 +260,7 @@ export function compareOffline(cases: readonly OfflineCase[], online: readonly O
       ece: all.ece,
       n: points.length,
       eceAnswered: answered.ece,
-      nAnswered: points.filter((x) => x.r.status === "done").length,
+      nAnswered: answeredPoints.length,
       bins: all.bins,
       levels,
       abstentionRate: online.filter((o) => o.status === "no_suspect").length / Math.max(1, n),

@@ -27,6 +27,7 @@ import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
 import { runMigrations } from "../../db/migrate.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
+import { blameArgs } from "../../src/attribution/blame-parser.ts";
 import type { AttributionDeps } from "../../src/attribution/pipeline.ts";
 import type { AttributionInput, FrameBlame } from "../../src/attribution/types.ts";
 import { loadConfig } from "../../src/config.ts";
@@ -362,7 +363,7 @@ interface LinkEval {
 /**
  * Blames each frame line at `ref` in the scenario's repository, one git call per line; a line the file
  * does not have at `ref` (or a file it does not have) is left out. Plain blame is what Sentry's GitHub
- * blame returns; `engineFlags` adds the engine's `-w -M -C` and ignore-revs.
+ * blame returns; `engine` adds the engine's `-w -M -C` and ignore-revs.
  */
 async function blameAt(
   dir: string,
@@ -372,12 +373,9 @@ async function blameAt(
 ): Promise<BlamedLine[]> {
   const out: BlamedLine[] = [];
   for (const l of lines) {
-    const args = ["blame", "--porcelain"];
-    if (engine) {
-      args.push("-w", "-M", "-C");
-      for (const rev of engine.ignoreRevs) args.push("--ignore-rev", rev);
-    }
-    args.push("-L", `${l.line},${l.line}`, ref, "--", l.path);
+    const args = engine
+      ? blameArgs({ sha: ref, path: l.path, line: l.line, ignoreRevs: engine.ignoreRevs })
+      : ["blame", "--porcelain", "-L", `${l.line},${l.line}`, ref, "--", l.path];
     let text: string;
     try {
       text = await git(dir, args);
