@@ -53,6 +53,23 @@ export function previousDeployOf(deploys: readonly { sha: string }[], sha: strin
   return older.find((d) => d.sha !== sha)?.sha;
 }
 
+/** The places the deployed commit may be, in the order they are trusted (branch-at-time aside). */
+function deployedShaTries(input: {
+  anomaly: Pick<Anomaly, "commitSha">;
+  releaseSha: string | null;
+  deploys: { sha: string }[];
+}): { sha: string; source: DeployedShaSource }[] {
+  const ordered: { sha: string; source: DeployedShaSource }[] = [];
+  const add = (sha: string, source: DeployedShaSource) => {
+    if (!ordered.some((o) => o.sha === sha)) ordered.push({ sha, source });
+  };
+  const commit = input.anomaly.commitSha?.toLowerCase();
+  if (isFullSha(commit)) add(commit, "commit_sha");
+  if (input.releaseSha) add(input.releaseSha.toLowerCase(), "release");
+  for (const d of input.deploys) add(d.sha, "deploy");
+  return ordered;
+}
+
 /** Places tried in the first round trip. */
 const FIRST_TRIES = 3;
 
@@ -73,14 +90,7 @@ export async function resolveDeployedSha(input: {
   // The likeliest places are asked at once (one sandbox round trip, shared with the reads the pipeline
   // starts at its guess); the rest of the deploy history and the branch only when none of them holds.
   // The first that the mirror confirms, in the order above, wins.
-  const ordered: { sha: string; source: DeployedShaSource }[] = [];
-  const add = (sha: string, source: DeployedShaSource) => {
-    if (!ordered.some((o) => o.sha === sha)) ordered.push({ sha, source });
-  };
-  const commit = anomaly.commitSha?.toLowerCase();
-  if (isFullSha(commit)) add(commit, "commit_sha");
-  if (input.releaseSha) add(input.releaseSha.toLowerCase(), "release");
-  for (const d of input.deploys) add(d.sha, "deploy");
+  const ordered = deployedShaTries(input);
   const firstOf = async (tries: typeof ordered): Promise<DeployedSha | null> => {
     const found = await Promise.all(tries.map((o) => git.commitExists(o.sha)));
     const at = found.findIndex((sha) => sha !== null);
@@ -107,7 +117,6 @@ export function likelyDeployedSha(input: {
   releaseSha: string | null;
   deploys: { sha: string }[];
 }): string | undefined {
-  const commit = input.anomaly.commitSha?.toLowerCase();
-  const first = isFullSha(commit) ? commit : (input.releaseSha ?? input.deploys[0]?.sha)?.toLowerCase();
+  const first = deployedShaTries(input)[0]?.sha;
   return isFullSha(first) ? first : undefined;
 }

@@ -69,14 +69,12 @@ export class SandboxGit {
     if (batch.length === 0) return;
     this.execs++;
     const opts = { timeoutMs: COMMAND_TIMEOUT_MS, maxOutputBytes: MAX_OUTPUT_BYTES };
-    const run =
-      batch.length === 1
-        ? this.driver.exec(this.handle, batch[0]!.argv, opts).then((r) => [r])
-        : this.driver.execBatch(
-            this.handle,
-            batch.map((p) => p.argv),
-            opts,
-          );
+    // A batch of one is a plain exec in every driver.
+    const run = this.driver.execBatch(
+      this.handle,
+      batch.map((p) => p.argv),
+      opts,
+    );
     run.then(
       (results) => {
         for (const [i, p] of batch.entries()) p.resolve(results[i]!);
@@ -160,7 +158,7 @@ export class SandboxGit {
     }
     const batches: string[][] = [];
     for (let i = 0; i < missing.length; i += SHOW_BATCH) batches.push(missing.slice(i, i + SHOW_BATCH));
-    // The batches run concurrently; results are merged in batch order, so the map is deterministic.
+    // The batches go out together (one sandbox round trip); results are merged in batch order.
     const texts = await Promise.all(
       batches.map((batch) =>
         this.read(

@@ -41,21 +41,6 @@ function normalizeSafely(provider: Provider, input: Parameters<Provider["normali
 }
 
 /**
- * Turns one stored delivery into signals, anomalies and incidents, in one transaction of its org. The row
- * is locked with SKIP LOCKED and must still be "received", so two workers never process it twice and a
- * crash mid-way leaves it "received" for the next attempt.
- */
-export async function processDelivery(
-  deps: ProcessDeps,
-  orgId: string,
-  deliveryId: string,
-): Promise<ProcessOutcome> {
-  const outcome = await withOrg(deps.db, orgId, (tx) => processInTx(deps, tx, orgId, deliveryId));
-  if (outcome.status !== "skipped") await deps.onCommitted?.(orgId, outcome);
-  return outcome;
-}
-
-/**
  * Several deliveries of one org, in order, in one transaction with a savepoint each: what one delivery
  * does is undone alone if it fails (reported in `failed`), and the others commit together — one commit
  * for a burst instead of one per delivery. The hooks run after the commit, in order.
@@ -83,6 +68,12 @@ export async function processDeliveryBatch(
   return { outcomes, failed };
 }
 
+/**
+ * Turns one stored delivery into signals, anomalies and incidents, inside the caller's transaction (a savepoint of
+ * processDeliveryBatch). The row
+ * is locked with SKIP LOCKED and must still be "received", so two workers never process it twice and a
+ * crash mid-way leaves it "received" for the next attempt.
+ */
 async function processInTx(
   deps: ProcessDeps,
   tx: OrgTx,
