@@ -108,6 +108,18 @@ describe("detection context", async () => {
       return row;
     });
 
+  /** Moves a failed fetch's last attempt past the backoff; the next scan retries it and succeeds. */
+  async function expectRetrySucceeds(orgId: string, anomalyId: string) {
+    await withOrg(db, orgId, (tx) =>
+      tx
+        .update(anomalyDetectionContext)
+        .set({ updatedAt: new Date(Date.now() - 5 * 60_000) })
+        .where(eq(anomalyDetectionContext.anomalyId, anomalyId)),
+    );
+    expect(await detectionContextDue(deps())).toContainEqual({ anomalyId, outcome: "ok" });
+    expect(await contextOf(orgId, anomalyId)).toMatchObject({ status: "ok", attempts: 2, lastError: null });
+  }
+
   it("fetches a Datadog monitor's definition and series through the proxy and shows it in CC7.1", async () => {
     const o = await makeOrg(db);
     const [ddApi, ddApp] = [randomBytes(16).toString("hex"), randomBytes(16).toString("hex")];
@@ -396,15 +408,7 @@ describe("detection context", async () => {
     let row = await contextOf(o.org.id, flaky.id);
     expect(row).toMatchObject({ status: "failed", attempts: 1 });
     expect(row?.lastError).toMatch(/SigNoz failed to answer \(HTTP 503\)/);
-    await withOrg(db, o.org.id, (tx) =>
-      tx
-        .update(anomalyDetectionContext)
-        .set({ updatedAt: new Date(Date.now() - 5 * 60_000) })
-        .where(eq(anomalyDetectionContext.anomalyId, flaky.id)),
-    );
-    expect(await detectionContextDue(deps())).toContainEqual({ anomalyId: flaky.id, outcome: "ok" });
-    row = await contextOf(o.org.id, flaky.id);
-    expect(row).toMatchObject({ status: "ok", attempts: 2, lastError: null });
+    await expectRetrySucceeds(o.org.id, flaky.id);
 
     const gone = await anomalyWithSignal(o.org.id, integrationId, "signoz", {
       title: "Deleted rule",
@@ -460,15 +464,7 @@ describe("detection context", async () => {
 
     // Within the backoff nothing happens; after it, the retry succeeds.
     expect((await detectionContextDue(deps())).map((r) => r.anomalyId)).not.toContain(flaky.id);
-    await withOrg(db, o.org.id, (tx) =>
-      tx
-        .update(anomalyDetectionContext)
-        .set({ updatedAt: new Date(Date.now() - 5 * 60_000) })
-        .where(eq(anomalyDetectionContext.anomalyId, flaky.id)),
-    );
-    expect(await detectionContextDue(deps())).toContainEqual({ anomalyId: flaky.id, outcome: "ok" });
-    row = await contextOf(o.org.id, flaky.id);
-    expect(row).toMatchObject({ status: "ok", attempts: 2, lastError: null });
+    await expectRetrySucceeds(o.org.id, flaky.id);
 
     // An unknown monitor (404) cannot get better: recorded once, never retried.
     const gone = await anomalyWithSignal(o.org.id, integrationId, "datadog", {
