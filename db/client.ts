@@ -66,3 +66,13 @@ export async function withOrg<T>(db: Database, orgId: string, fn: (tx: OrgTx) =>
     return fn(tx);
   });
 }
+
+/** A unique-constraint violation (SQLSTATE 23505), also when a driver or drizzle wraps it as a cause. */
+export function isUniqueViolation(error: unknown): boolean {
+  let e: unknown = error;
+  for (let i = 0; i < 5 && e instanceof Error; i++) {
+    if ((e as { code?: unknown }).code === "23505") return true;
+    e = e.cause;
+  }
+  return false;
+}

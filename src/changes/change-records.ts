@@ -13,7 +13,7 @@
  * a concurrent writer inserted the same change first.
  */
 import { and, eq, inArray } from "drizzle-orm";
-import type { OrgTx } from "../../db/client.ts";
+import { isUniqueViolation, type OrgTx } from "../../db/client.ts";
 import { type Change, type ChangedFile, changes, changeTickets } from "../../db/schema/index.ts";
 import { isDocsOrTestsOnly } from "./git-history.ts";
 
@@ -118,15 +118,6 @@ export function mergeChange(
     sources: union(existing?.sources ?? [], [source], 3),
     updatedAt: new Date(),
   };
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  let e: unknown = error;
-  for (let i = 0; i < 5 && e instanceof Error; i++) {
-    if ((e as { code?: unknown }).code === "23505") return true;
-    e = e.cause;
-  }
-  return false;
 }
 
 export interface UpsertedChange {

@@ -6,7 +6,7 @@
  */
 import { and, asc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
-import { type OrgTx, withOrg } from "../../db/client.ts";
+import { isUniqueViolation, type OrgTx, withOrg } from "../../db/client.ts";
 import { integrations, type Repository, repositories } from "../../db/schema/index.ts";
 import { baseUrl } from "../../integrations/core/config-schemas.ts";
 import { type OrgContext, requireRole } from "../context.ts";
@@ -161,15 +161,6 @@ function checkedUrl(deps: Pick<ChangesDeps, "dataDir">, url: string) {
   const parsed = parseRepositoryUrl(url, { dataDir: deps.dataDir });
   if (!parsed.ok) throw new ValidationError([{ path: "url", message: parsed.message }]);
   return parsed.value;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  let e: unknown = error;
-  for (let i = 0; i < 5 && e instanceof Error; i++) {
-    if ((e as { code?: unknown }).code === "23505") return true;
-    e = e.cause;
-  }
-  return false;
 }
 
 async function checkGitHubApp(tx: OrgTx, ctx: OrgContext, integrationId: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { OrgTx } from "../../db/client.ts";
+import { isUniqueViolation, type OrgTx } from "../../db/client.ts";
 import type { AuditEntry } from "../../db/schema/audit-log.ts";
 import { canonicalizeToBytes } from "./canonical-json.ts";
 import {
@@ -101,11 +101,7 @@ export class DbTreeStore implements TreeStore {
       );
       return;
     } catch (error) {
-      if (
-        (error as { cause?: { code?: string } }).cause?.code !== "23505" &&
-        (error as { code?: string }).code !== "23505"
-      )
-        throw error;
+      if (!isUniqueViolation(error)) throw error;
     }
     const inserted = await this.tx.execute<{ level: number; idx: string }>(sql`
       insert into audit_tree_nodes (org_id, level, idx, hash)
