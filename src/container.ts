@@ -212,9 +212,12 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
   });
   c.register(TOKENS.EnqueueAttribution, {
     useFactory: instanceCachingFactory((dc): EnqueueAttribution => {
-      return async (orgId, anomalyId) => {
+      return async (orgId, anomalyIds) => {
         const def = attributionJob(dc.resolve<AttributionDeps>(TOKENS.Attribution));
-        await dc.resolve<JobRunner>(TOKENS.JobRunner).send(def, { orgId, anomalyId });
+        await dc.resolve<JobRunner>(TOKENS.JobRunner).sendMany(
+          def,
+          anomalyIds.map((anomalyId) => ({ orgId, anomalyId })),
+        );
       };
     }),
   });
@@ -346,8 +349,8 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
 type OnCommitted = NonNullable<ProcessDeps["onCommitted"]>;
 
 function composeOnCommitted(...hooks: OnCommitted[]): OnCommitted {
-  return async (orgId, outcome) => {
-    for (const hook of hooks) await hook(orgId, outcome);
+  return async (orgId, outcomes) => {
+    for (const hook of hooks) await hook(orgId, outcomes);
   };
 }
 

@@ -12,32 +12,34 @@ import { NotFoundError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
 import type { ProcessOutcome } from "../ingest/process-deliveries.ts";
 
-/** Puts one anomaly on the attribution queue (the composition root binds it to the job runner). */
-export type EnqueueAttribution = (orgId: string, anomalyId: string) => Promise<void>;
+/** Puts anomalies of one org on the attribution queue (the composition root binds it to the job runner). */
+export type EnqueueAttribution = (orgId: string, anomalyIds: readonly string[]) => Promise<void>;
 
 const ATTRIBUTED_KINDS = new Set(["error", "metric", "log"]);
 
 /**
- * The delivery processor's hook: each anomaly created by the committed delivery gets a pending
- * attribution row and a job. Failures are logged, never thrown: ingest has already committed.
+ * The delivery processor's hook: each anomaly created by the committed run of deliveries gets a pending
+ * attribution row and a job (all of the run's rows in one statement, all its jobs in one insert).
+ * Failures are logged, never thrown: ingest has already committed.
  */
 export function attributionOnCommitted(db: Database, enqueue: EnqueueAttribution, logger: Logger) {
-  return async (orgId: string, outcome: ProcessOutcome): Promise<void> => {
-    const created = outcome.applied.filter(
-      (a) => a.change === "created" && ATTRIBUTED_KINDS.has(a.anomaly.kind),
+  return async (orgId: string, outcomes: readonly ProcessOutcome[]): Promise<void> => {
+    const anomalyIds = outcomes.flatMap((o) =>
+      o.applied
+        .filter((a) => a.change === "created" && ATTRIBUTED_KINDS.has(a.anomaly.kind))
+        .map((a) => a.anomaly.id),
     );
-    for (const { anomaly } of created) {
-      try {
-        await withOrg(db, orgId, (tx) =>
-          tx
-            .insert(attributions)
-            .values({ orgId, anomalyId: anomaly.id, status: "pending" })
-            .onConflictDoNothing({ target: attributions.anomalyId }),
-        );
-        await enqueue(orgId, anomaly.id);
-      } catch (error) {
-        logger.error({ err: error, orgId, anomalyId: anomaly.id }, "queueing attribution failed");
-      }
+    if (anomalyIds.length === 0) return;
+    try {
+      await withOrg(db, orgId, (tx) =>
+        tx
+          .insert(attributions)
+          .values(anomalyIds.map((anomalyId) => ({ orgId, anomalyId, status: "pending" as const })))
+          .onConflictDoNothing({ target: attributions.anomalyId }),
+      );
+      await enqueue(orgId, anomalyIds);
+    } catch (error) {
+      logger.error({ err: error, orgId, anomalyIds }, "queueing attribution failed");
     }
   };
 }
@@ -72,7 +74,7 @@ export async function retryAttribution(
     });
     return saved!;
   });
-  await enqueue(ctx.orgId, anomalyId);
+  await enqueue(ctx.orgId, [anomalyId]);
   return row;
 }
 

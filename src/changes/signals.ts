@@ -237,27 +237,42 @@ async function applyOne(deps: ChangesDeps, orgId: string, signal: StoredSignal):
   return { kind: "ignored", reason: `no handler for ${signal.source} ${signal.kind}` };
 }
 
-/** Applies the fact signals of one committed delivery (see the file comment). Never throws. */
+type Outcome = Pick<ProcessOutcome, "deliveryId" | "status" | "applied" | "signalKinds">;
+
+/**
+ * Applies the fact signals of a committed run of deliveries, in delivery order (see the file comment),
+ * then the release deploys its new anomalies name (each service, environment and SHA once). Never throws.
+ */
 export async function applyDeliverySignals(
   deps: ChangesDeps,
   orgId: string,
-  outcome: Pick<ProcessOutcome, "deliveryId" | "status" | "applied">,
+  outcomes: readonly Outcome[],
 ): Promise<FactResult[]> {
-  if (outcome.status !== "processed") return [];
+  const processed = outcomes.filter((o) => o.status === "processed");
   const results: FactResult[] = [];
   try {
-    const rows = await withOrg(deps.db, orgId, (tx) =>
-      tx
-        .select({
-          id: signals.id,
-          kind: signals.kind,
-          source: signals.source,
-          occurredAt: signals.occurredAt,
-          payload: signals.payload,
-        })
-        .from(signals)
-        .where(and(eq(signals.deliveryId, outcome.deliveryId), inArray(signals.kind, [...FACT_KINDS]))),
-    );
+    // Alert deliveries store no fact signals: only the deliveries that did are read back.
+    const withFacts = processed
+      .filter((o) => o.signalKinds.some((k) => (FACT_KINDS as readonly string[]).includes(k)))
+      .map((o) => o.deliveryId);
+    const rows =
+      withFacts.length === 0
+        ? []
+        : await withOrg(deps.db, orgId, (tx) =>
+            tx
+              .select({
+                id: signals.id,
+                deliveryId: signals.deliveryId,
+                kind: signals.kind,
+                source: signals.source,
+                occurredAt: signals.occurredAt,
+                payload: signals.payload,
+              })
+              .from(signals)
+              .where(and(inArray(signals.deliveryId, withFacts), inArray(signals.kind, [...FACT_KINDS]))),
+          );
+    const order = new Map(withFacts.map((id, i) => [id, i]));
+    rows.sort((a, b) => order.get(a.deliveryId!)! - order.get(b.deliveryId!)!);
     for (const row of rows) {
       try {
         results.push(await applyOne(deps, orgId, row));
@@ -266,24 +281,30 @@ export async function applyDeliverySignals(
         results.push({ kind: "ignored", reason: "failed; see the log" });
       }
     }
-    for (const applied of outcome.applied) {
+    const releases = new Map<string, { service: string; environment: string; sha: string; at: Date }>();
+    for (const applied of processed.flatMap((o) => o.applied)) {
       const a = applied.anomaly;
       const sha = [a.commitSha, a.release].map((v) => v?.toLowerCase()).find((v) => v && FULL_SHA.test(v));
       if (!sha || !a.service || applied.change !== "created") continue;
+      const environment = a.environment ?? "production";
+      const key = JSON.stringify([a.service, environment, sha]);
+      if (!releases.has(key)) releases.set(key, { service: a.service, environment, sha, at: a.firstSeenAt });
+    }
+    if (releases.size > 0) {
       const ctx = systemContext(orgId, "release");
-      const row = await withOrg(deps.db, orgId, (tx) =>
-        recordReleaseDeploy(tx, ctx, {
-          service: a.service!,
-          environment: a.environment ?? "production",
-          sha,
-          at: a.firstSeenAt,
-        }),
-      );
-      if (row) results.push({ kind: "release_deploy", deployId: row.id });
+      const recorded = await withOrg(deps.db, orgId, async (tx) => {
+        const out: string[] = [];
+        for (const release of releases.values()) {
+          const row = await recordReleaseDeploy(tx, ctx, release);
+          if (row) out.push(row.id);
+        }
+        return out;
+      });
+      for (const deployId of recorded) results.push({ kind: "release_deploy", deployId });
     }
   } catch (error) {
     deps.logger.error(
-      { err: error, orgId, deliveryId: outcome.deliveryId },
+      { err: error, orgId, deliveryIds: outcomes.map((o) => o.deliveryId) },
       "applying change signals failed",
     );
   }
@@ -292,7 +313,7 @@ export async function applyDeliverySignals(
 
 /** The `onCommitted` hook for the delivery processor (compose it with attribution's in the container). */
 export function changesOnCommitted(deps: ChangesDeps) {
-  return async (orgId: string, outcome: ProcessOutcome): Promise<void> => {
-    await applyDeliverySignals(deps, orgId, outcome);
+  return async (orgId: string, outcomes: readonly ProcessOutcome[]): Promise<void> => {
+    await applyDeliverySignals(deps, orgId, outcomes);
   };
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, isNull, ne, or, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import type { OrgTx } from "../../db/client.ts";
 import { type Anomaly, anomalies, type Incident, incidents } from "../../db/schema/incidents.ts";
 import type { Severity, Signal } from "../../integrations/core/types.ts";
@@ -42,40 +42,11 @@ export async function applyAlertSignal(
   if (!existing) {
     // A recovery for something we never saw firing carries no anomaly of its own.
     if (signal.status === "resolved") return undefined;
-    const inserted = await tx
-      .insert(anomalies)
-      .values({
-        orgId,
-        fingerprint: signal.fingerprint,
-        kind: signal.kind,
-        source: signal.source,
-        title: signal.title.slice(0, 500),
-        severity: signal.severity,
-        status: "open",
-        service: signal.service ?? null,
-        environment: signal.environment ?? null,
-        release: signal.release ?? null,
-        commitSha: signal.commitSha ?? null,
-        errorType: signal.errorType ?? null,
-        message: signal.message?.slice(0, 4000) ?? null,
-        frames: signal.frames.slice(0, 100),
-        labels: signal.labels,
-        firstSeenAt: signal.occurredAt,
-        detectedAt: receivedAt,
-        lastSeenAt: laterOf(signal.occurredAt, receivedAt),
-      })
-      // Two workers racing on the same new fingerprint: the loser re-reads the winner's row below.
-      .onConflictDoNothing({ target: [anomalies.orgId, anomalies.fingerprint] })
-      .returning();
-    const created = inserted[0];
-    if (!created) return applyAlertSignal(tx, orgId, signal, receivedAt, windowMs);
-    const { incident, change } = await placeInIncident(tx, created, windowMs);
-    const [linked] = await tx
-      .update(anomalies)
-      .set({ incidentId: incident.id })
-      .where(eq(anomalies.id, created.id))
-      .returning();
-    return { anomaly: linked!, change: "created", incident, incidentChange: change };
+    // Two workers racing on the same new fingerprint: the loser re-reads the winner's row.
+    return (
+      (await createAnomaly(tx, orgId, signal, receivedAt, windowMs)) ??
+      applyAlertSignal(tx, orgId, signal, receivedAt, windowMs)
+    );
   }
 
   if (signal.status === "resolved") {
@@ -121,7 +92,7 @@ export async function applyAlertSignal(
     const [row] = await tx
       .update(incidents)
       .set({
-        lastActivityAt: receivedAt,
+        lastActivityAt: sql`greatest(${incidents.lastActivityAt}, ${receivedAt.toISOString()}::timestamptz)`,
         ...(reopening
           ? { status: "open" as const, resolvedAt: null, reopenCount: sql`${incidents.reopenCount} + 1` }
           : {}),
@@ -132,6 +103,178 @@ export async function applyAlertSignal(
     if (reopening && row) incidentChange = "reopened";
   }
   return { anomaly: updated!, change: reopening ? "reopened" : "updated", incident, incidentChange };
+}
+
+/** A firing signal's new anomaly, placed in an incident; undefined if the fingerprint exists after all. */
+async function createAnomaly(
+  tx: OrgTx,
+  orgId: string,
+  signal: Signal,
+  receivedAt: Date,
+  windowMs: number,
+): Promise<AppliedSignal | undefined> {
+  const [created] = await tx
+    .insert(anomalies)
+    .values({
+      orgId,
+      fingerprint: signal.fingerprint,
+      kind: signal.kind,
+      source: signal.source,
+      title: signal.title.slice(0, 500),
+      severity: signal.severity,
+      status: "open",
+      service: signal.service ?? null,
+      environment: signal.environment ?? null,
+      release: signal.release ?? null,
+      commitSha: signal.commitSha ?? null,
+      errorType: signal.errorType ?? null,
+      message: signal.message?.slice(0, 4000) ?? null,
+      frames: signal.frames.slice(0, 100),
+      labels: signal.labels,
+      firstSeenAt: signal.occurredAt,
+      detectedAt: receivedAt,
+      lastSeenAt: laterOf(signal.occurredAt, receivedAt),
+    })
+    .onConflictDoNothing({ target: [anomalies.orgId, anomalies.fingerprint] })
+    .returning();
+  if (!created) return undefined;
+  const { incident, change } = await placeInIncident(tx, created, windowMs);
+  await tx.update(anomalies).set({ incidentId: incident.id }).where(eq(anomalies.id, created.id));
+  return {
+    anomaly: { ...created, incidentId: incident.id },
+    change: "created",
+    incident,
+    incidentChange: change,
+  };
+}
+
+/**
+ * applyAlertSignal for a run of signals in one transaction, with the common case folded: a firing signal
+ * for an anomaly this run already holds (locked) and that is open changes only its count, last-seen,
+ * severity and release, so those are kept in memory and written once per anomaly by `flush()` (with one
+ * update per incident the run touched) instead of once per signal. Every other signal (first sight of a
+ * fingerprint in the run, a resolve, a reopen, a new anomaly) takes applyAlertSignal's path after the
+ * pending writes are flushed, so what it reads is current. The rows end as a one-by-one application
+ * would leave them; `flush()` must run before the transaction commits.
+ */
+export class SignalFolder {
+  private readonly held = new Map<string, Held>();
+  private readonly touched = new Map<string, Date>();
+  /** Fingerprints prefetch found no anomaly for (until their first signal here). */
+  private readonly absent = new Set<string>();
+
+  constructor(
+    private readonly tx: OrgTx,
+    private readonly orgId: string,
+    private readonly windowMs = DEFAULT_INCIDENT_WINDOW_MS,
+  ) {}
+
+  /**
+   * Locks and holds, in one read, the anomalies of the fingerprints the run is about to apply (with
+   * their incidents), and notes which do not exist yet: their first signal then goes straight to
+   * creation instead of looking first.
+   */
+  async prefetch(fingerprints: readonly string[]): Promise<void> {
+    const wanted = [...new Set(fingerprints)].filter((f) => !this.held.has(f));
+    if (wanted.length === 0) return;
+    const rows = await this.tx
+      .select()
+      .from(anomalies)
+      .where(and(eq(anomalies.orgId, this.orgId), inArray(anomalies.fingerprint, wanted)))
+      .for("update");
+    const incidentIds = [...new Set(rows.flatMap((r) => (r.incidentId ? [r.incidentId] : [])))];
+    const incidentRows =
+      incidentIds.length === 0
+        ? []
+        : await this.tx.select().from(incidents).where(inArray(incidents.id, incidentIds));
+    const byId = new Map(incidentRows.map((i) => [i.id, i]));
+    for (const anomaly of rows) {
+      const incident = anomaly.incidentId ? byId.get(anomaly.incidentId) : undefined;
+      this.held.set(anomaly.fingerprint, { anomaly, incident, pending: 0 });
+    }
+    for (const f of wanted) if (!this.held.has(f)) this.absent.add(f);
+  }
+
+  async apply(signal: Signal, receivedAt: Date): Promise<AppliedSignal | undefined> {
+    if (this.absent.has(signal.fingerprint)) {
+      // Not there when the run looked (prefetch): a recovery of it carries nothing; a firing signal creates it.
+      if (signal.status === "resolved") return undefined;
+      this.absent.delete(signal.fingerprint);
+      await this.flush();
+      const created = await createAnomaly(this.tx, this.orgId, signal, receivedAt, this.windowMs);
+      if (created) {
+        this.held.set(signal.fingerprint, {
+          anomaly: created.anomaly,
+          incident: created.incident,
+          pending: 0,
+        });
+        return created;
+      }
+    }
+    const held = this.held.get(signal.fingerprint);
+    if (held && held.anomaly.status === "open" && signal.status === "firing") {
+      const a = held.anomaly;
+      held.anomaly = {
+        ...a,
+        count: a.count + 1,
+        lastSeenAt: laterOf(a.lastSeenAt, signal.occurredAt, receivedAt),
+        severity: maxSeverity(a.severity, signal.severity),
+        release: a.release ?? signal.release ?? null,
+      };
+      held.pending += 1;
+      let incident = held.incident;
+      if (a.incidentId) {
+        const last = this.touched.get(a.incidentId);
+        this.touched.set(a.incidentId, last ? laterOf(last, receivedAt) : receivedAt);
+        if (incident) {
+          incident = held.incident = {
+            ...incident,
+            lastActivityAt: laterOf(incident.lastActivityAt, receivedAt),
+          };
+        }
+      }
+      return { anomaly: held.anomaly, change: "updated", incident, incidentChange: undefined };
+    }
+    await this.flush();
+    const applied = await applyAlertSignal(this.tx, this.orgId, signal, receivedAt, this.windowMs);
+    // applyAlertSignal locked the row (select … for update, or its insert): nobody else changes it
+    // before this transaction ends, so the copy held here stays the truth plus what is pending.
+    if (applied)
+      this.held.set(signal.fingerprint, { anomaly: applied.anomaly, incident: applied.incident, pending: 0 });
+    return applied;
+  }
+
+  /** Writes what apply() folded: one update per anomaly with pending signals, one per touched incident. */
+  async flush(): Promise<void> {
+    for (const held of this.held.values()) {
+      if (held.pending === 0) continue;
+      const a = held.anomaly;
+      await this.tx
+        .update(anomalies)
+        .set({
+          count: sql`${anomalies.count} + ${held.pending}`,
+          lastSeenAt: a.lastSeenAt,
+          severity: a.severity,
+          release: a.release,
+        })
+        .where(eq(anomalies.id, a.id));
+      held.pending = 0;
+    }
+    for (const [incidentId, at] of this.touched) {
+      await this.tx
+        .update(incidents)
+        .set({ lastActivityAt: sql`greatest(${incidents.lastActivityAt}, ${at.toISOString()}::timestamptz)` })
+        .where(eq(incidents.id, incidentId));
+    }
+    this.touched.clear();
+  }
+}
+
+interface Held {
+  anomaly: Anomaly;
+  incident: Incident | undefined;
+  /** Firing signals folded into `anomaly` and not yet written. */
+  pending: number;
 }
 
 function laterOf(...dates: Date[]): Date {

@@ -1,11 +1,11 @@
-import { and, asc, eq, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, sql } from "drizzle-orm";
 import type { Logger } from "pino";
 import { type Database, type OrgTx, withOrg } from "../../db/client.ts";
 import { deliveries } from "../../db/schema/deliveries.ts";
 import { signals as signalRows } from "../../db/schema/incidents.ts";
 import { integrations } from "../../db/schema/integrations.ts";
 import type { NormalizeResult, Provider, ProviderId, Signal } from "../../integrations/core/types.ts";
-import { type AppliedSignal, applyAlertSignal } from "../incidents/correlate.ts";
+import { type AppliedSignal, applyAlertSignal, SignalFolder } from "../incidents/correlate.ts";
 
 const MAX_ATTEMPTS = 5;
 const ALERT_KINDS = new Set<Signal["kind"]>(["error", "metric", "log"]);
@@ -14,14 +14,19 @@ export interface ProcessOutcome {
   deliveryId: string;
   status: "processed" | "ignored" | "dead" | "skipped";
   applied: AppliedSignal[];
+  /** The kind of each signal the delivery stored (hooks skip reading back what is not there). */
+  signalKinds: Signal["kind"][];
 }
 
 export interface ProcessDeps {
   db: Database;
   providers: Readonly<Record<ProviderId, Provider>>;
   logger: Logger;
-  /** Called after the transaction that created anomalies commits (the attribution stage hooks in here). */
-  onCommitted?: (orgId: string, outcome: ProcessOutcome) => Promise<void>;
+  /**
+   * Called after a run's transaction commits, with the outcomes of its deliveries in order (skipped ones
+   * left out): the changes, attribution and reports stages hook in here.
+   */
+  onCommitted?: (orgId: string, outcomes: readonly ProcessOutcome[]) => Promise<void>;
 }
 
 function parseBody(provider: ProviderId, body: Buffer, contentType: string | null): unknown {
@@ -41,9 +46,12 @@ function normalizeSafely(provider: Provider, input: Parameters<Provider["normali
 }
 
 /**
- * Several deliveries of one org, in order, in one transaction with a savepoint each: what one delivery
- * does is undone alone if it fails (reported in `failed`), and the others commit together — one commit
- * for a burst instead of one per delivery. The hooks run after the commit, in order.
+ * Several deliveries of one org, in order, in one transaction: one commit for a burst instead of one per
+ * delivery. The run is first applied together (its deliveries read at once, firing signals of one
+ * anomaly folded into one update, signals and statuses written in one statement each). If that fails,
+ * the transaction is rolled back and the run goes again one delivery at a time, each in its own
+ * savepoint, so what one delivery does is undone alone if it fails (reported in `failed`) and the others
+ * still commit. The hooks run once after the commit, with every outcome in order.
  */
 export async function processDeliveryBatch(
   deps: ProcessDeps,
@@ -51,30 +59,195 @@ export async function processDeliveryBatch(
   deliveryIds: readonly string[],
 ): Promise<{ outcomes: ProcessOutcome[]; failed: { deliveryId: string; error: unknown }[] }> {
   const failed: { deliveryId: string; error: unknown }[] = [];
-  const outcomes = await withOrg(deps.db, orgId, async (tx) => {
-    const done: ProcessOutcome[] = [];
-    for (const deliveryId of deliveryIds) {
-      try {
-        done.push(await tx.transaction((sp) => processInTx(deps, sp, orgId, deliveryId)));
-      } catch (error) {
-        failed.push({ deliveryId, error });
-      }
+  let outcomes: ProcessOutcome[];
+  try {
+    outcomes = await withOrg(deps.db, orgId, (tx) => processTogether(deps, tx, orgId, deliveryIds));
+  } catch (error) {
+    if (deliveryIds.length === 1) {
+      outcomes = [];
+      failed.push({ deliveryId: deliveryIds[0]!, error });
+    } else {
+      deps.logger.warn({ err: error, orgId }, "a run of deliveries failed together; retrying one by one");
+      outcomes = await withOrg(deps.db, orgId, async (tx) => {
+        const done: ProcessOutcome[] = [];
+        for (const deliveryId of deliveryIds) {
+          try {
+            done.push(await tx.transaction((sp) => processOne(deps, sp, orgId, deliveryId)));
+          } catch (error) {
+            failed.push({ deliveryId, error });
+          }
+        }
+        return done;
+      });
     }
-    return done;
-  });
-  for (const outcome of outcomes) {
-    if (outcome.status !== "skipped") await deps.onCommitted?.(orgId, outcome);
   }
+  const done = outcomes.filter((o) => o.status !== "skipped");
+  if (done.length > 0) await deps.onCommitted?.(orgId, done);
   return { outcomes, failed };
 }
 
+type Delivery = typeof deliveries.$inferSelect;
+
+/** What a stored delivery turns into, decided without touching the database. */
+type Decision =
+  | { status: "dead"; reason: string }
+  | { status: "ignored"; eventType: string }
+  | { status: "processed"; eventType: string; signals: Signal[] };
+
+function decide(
+  deps: ProcessDeps,
+  row: Delivery,
+  integration: { config: Record<string, unknown> } | undefined,
+): Decision {
+  const provider = deps.providers[row.provider as ProviderId];
+  if (!provider || !integration)
+    return { status: "dead", reason: "the integration or provider no longer exists" };
+  let body: unknown;
+  try {
+    body = parseBody(row.provider as ProviderId, row.body, row.contentType);
+  } catch {
+    return { status: "dead", reason: "body is not parseable" };
+  }
+  const result = normalizeSafely(provider, {
+    body,
+    headers: row.headers,
+    config: integration.config,
+    receivedAt: row.receivedAt,
+  });
+  if (!result.ok) return { status: "dead", reason: result.reason.slice(0, 500) };
+  if ("ignored" in result && result.ignored) return { status: "ignored", eventType: result.eventType };
+  return { status: "processed", eventType: result.eventType, signals: result.signals };
+}
+
+/** The signal's row: the delivery it came in, the anomaly it folded into (alerts), and the Signal itself. */
+function signalRowOf(orgId: string, row: Delivery, signal: Signal, anomalyId: string | null) {
+  return {
+    orgId,
+    deliveryId: row.id,
+    anomalyId,
+    kind: signal.kind,
+    source: signal.source,
+    fingerprint: signal.fingerprint,
+    title: signal.title.slice(0, 500),
+    severity: signal.severity,
+    status: signal.status,
+    service: signal.service ?? null,
+    environment: signal.environment ?? null,
+    release: signal.release ?? null,
+    occurredAt: signal.occurredAt,
+    receivedAt: row.receivedAt,
+    payload: JSON.parse(JSON.stringify(signal)) as Record<string, unknown>,
+  };
+}
+
+function outcomeOf(deliveryId: string, decision: Decision, applied: AppliedSignal[]): ProcessOutcome {
+  return {
+    deliveryId,
+    status: decision.status,
+    applied,
+    signalKinds: decision.status === "processed" ? decision.signals.map((s) => s.kind) : [],
+  };
+}
+
+const SIGNAL_INSERT_CHUNK = 200;
+
 /**
- * Turns one stored delivery into signals, anomalies and incidents, inside the caller's transaction (a savepoint of
- * processDeliveryBatch). The row
- * is locked with SKIP LOCKED and must still be "received", so two workers never process it twice and a
- * crash mid-way leaves it "received" for the next attempt.
+ * The run applied together (see processDeliveryBatch): rows locked with SKIP LOCKED and still
+ * "received" (so two workers never process one twice, and a crash leaves them for the next attempt),
+ * every alert signal through one SignalFolder, then the signals and the final statuses written in bulk.
  */
-async function processInTx(
+async function processTogether(
+  deps: ProcessDeps,
+  tx: OrgTx,
+  orgId: string,
+  deliveryIds: readonly string[],
+): Promise<ProcessOutcome[]> {
+  const rows = await tx
+    .select()
+    .from(deliveries)
+    .where(and(inArray(deliveries.id, [...deliveryIds]), eq(deliveries.status, "received")))
+    .for("update", { skipLocked: true });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const integrationIds = [...new Set(rows.map((r) => r.integrationId))];
+  const configs = new Map(
+    integrationIds.length === 0
+      ? []
+      : (
+          await tx
+            .select({ id: integrations.id, config: integrations.config })
+            .from(integrations)
+            .where(inArray(integrations.id, integrationIds))
+        ).map((i) => [i.id, i] as const),
+  );
+  const decided = deliveryIds.map((deliveryId) => {
+    const row = byId.get(deliveryId);
+    return { deliveryId, row, decision: row ? decide(deps, row, configs.get(row.integrationId)) : undefined };
+  });
+  const folder = new SignalFolder(tx, orgId);
+  await folder.prefetch(
+    decided.flatMap(({ decision }) =>
+      decision?.status === "processed"
+        ? decision.signals.filter((s) => ALERT_KINDS.has(s.kind)).map((s) => s.fingerprint)
+        : [],
+    ),
+  );
+  const outcomes: ProcessOutcome[] = [];
+  const signalValues: ReturnType<typeof signalRowOf>[] = [];
+  const finished: FinishedRow[] = [];
+  for (const { deliveryId, row, decision } of decided) {
+    if (!row || !decision) {
+      outcomes.push({ deliveryId, status: "skipped", applied: [], signalKinds: [] });
+      continue;
+    }
+    const applied: AppliedSignal[] = [];
+    if (decision.status === "processed") {
+      for (const signal of decision.signals) {
+        const change = ALERT_KINDS.has(signal.kind) ? await folder.apply(signal, row.receivedAt) : undefined;
+        if (change) applied.push(change);
+        signalValues.push(signalRowOf(orgId, row, signal, change?.anomaly.id ?? null));
+      }
+    }
+    finished.push(finishedRowOf(row.id, decision));
+    outcomes.push(outcomeOf(deliveryId, decision, applied));
+  }
+  await folder.flush();
+  for (let i = 0; i < signalValues.length; i += SIGNAL_INSERT_CHUNK) {
+    await tx.insert(signalRows).values(signalValues.slice(i, i + SIGNAL_INSERT_CHUNK));
+  }
+  if (finished.length > 0) {
+    await tx.execute(sql`
+      update deliveries d set status = f.status::delivery_status, event_type = f.event_type, reason = f.reason,
+        signal_count = f.signal_count, attempts = d.attempts + 1, processed_at = now()
+      from json_to_recordset(${JSON.stringify(finished)}::json)
+        as f(id uuid, status text, event_type text, reason text, signal_count int)
+      where d.id = f.id`);
+  }
+  return outcomes;
+}
+
+interface FinishedRow {
+  id: string;
+  status: Decision["status"];
+  event_type: string | null;
+  reason: string | null;
+  signal_count: number;
+}
+
+function finishedRowOf(id: string, decision: Decision): FinishedRow {
+  return {
+    id,
+    status: decision.status,
+    event_type: decision.status === "dead" ? null : decision.eventType,
+    reason: decision.status === "dead" ? decision.reason : null,
+    signal_count: decision.status === "processed" ? decision.signals.length : 0,
+  };
+}
+
+/**
+ * One stored delivery inside the caller's savepoint (processDeliveryBatch's one-by-one retry): the same
+ * decision and writes as processTogether, a statement at a time.
+ */
+async function processOne(
   deps: ProcessDeps,
   tx: OrgTx,
   orgId: string,
@@ -85,79 +258,35 @@ async function processInTx(
     .from(deliveries)
     .where(and(eq(deliveries.id, deliveryId), eq(deliveries.status, "received")))
     .for("update", { skipLocked: true });
-  if (!row) return { deliveryId, status: "skipped" as const, applied: [] };
-  const provider = deps.providers[row.provider as ProviderId];
+  if (!row) return { deliveryId, status: "skipped", applied: [], signalKinds: [] };
   const [integration] = await tx
     .select({ config: integrations.config })
     .from(integrations)
     .where(eq(integrations.id, row.integrationId));
-  const finish = async (
-    status: "processed" | "ignored" | "dead",
-    fields: { eventType?: string; reason?: string; signalCount?: number },
-  ) => {
-    await tx
-      .update(deliveries)
-      .set({
-        status,
-        eventType: fields.eventType ?? null,
-        reason: fields.reason ?? null,
-        signalCount: fields.signalCount ?? 0,
-        attempts: sql`${deliveries.attempts} + 1`,
-        processedAt: new Date(),
-      })
-      .where(eq(deliveries.id, row.id));
-  };
-  if (!provider || !integration) {
-    await finish("dead", { reason: "the integration or provider no longer exists" });
-    return { deliveryId, status: "dead" as const, applied: [] };
-  }
-  let body: unknown;
-  try {
-    body = parseBody(row.provider as ProviderId, row.body, row.contentType);
-  } catch {
-    await finish("dead", { reason: "body is not parseable" });
-    return { deliveryId, status: "dead" as const, applied: [] };
-  }
-  const result = normalizeSafely(provider, {
-    body,
-    headers: row.headers,
-    config: integration.config,
-    receivedAt: row.receivedAt,
-  });
-  if (!result.ok) {
-    await finish("dead", { reason: result.reason.slice(0, 500) });
-    return { deliveryId, status: "dead" as const, applied: [] };
-  }
-  if ("ignored" in result && result.ignored) {
-    await finish("ignored", { eventType: result.eventType });
-    return { deliveryId, status: "ignored" as const, applied: [] };
-  }
+  const decision = decide(deps, row, integration);
   const applied: AppliedSignal[] = [];
-  for (const signal of result.signals) {
-    const change = ALERT_KINDS.has(signal.kind)
-      ? await applyAlertSignal(tx, orgId, signal, row.receivedAt)
-      : undefined;
-    if (change) applied.push(change);
-    await tx.insert(signalRows).values({
-      orgId,
-      deliveryId: row.id,
-      anomalyId: change?.anomaly.id ?? null,
-      kind: signal.kind,
-      source: signal.source,
-      fingerprint: signal.fingerprint,
-      title: signal.title.slice(0, 500),
-      severity: signal.severity,
-      status: signal.status,
-      service: signal.service ?? null,
-      environment: signal.environment ?? null,
-      release: signal.release ?? null,
-      occurredAt: signal.occurredAt,
-      receivedAt: row.receivedAt,
-      payload: JSON.parse(JSON.stringify(signal)) as Record<string, unknown>,
-    });
+  if (decision.status === "processed") {
+    for (const signal of decision.signals) {
+      const change = ALERT_KINDS.has(signal.kind)
+        ? await applyAlertSignal(tx, orgId, signal, row.receivedAt)
+        : undefined;
+      if (change) applied.push(change);
+      await tx.insert(signalRows).values(signalRowOf(orgId, row, signal, change?.anomaly.id ?? null));
+    }
   }
-  await finish("processed", { eventType: result.eventType, signalCount: result.signals.length });
-  return { deliveryId, status: "processed" as const, applied };
+  const f = finishedRowOf(row.id, decision);
+  await tx
+    .update(deliveries)
+    .set({
+      status: f.status,
+      eventType: f.event_type,
+      reason: f.reason,
+      signalCount: f.signal_count,
+      attempts: sql`${deliveries.attempts} + 1`,
+      processedAt: new Date(),
+    })
+    .where(eq(deliveries.id, row.id));
+  return outcomeOf(deliveryId, decision, applied);
 }
 
 /**
@@ -197,7 +326,7 @@ export class DeliveryProcessor {
     this.options = {
       pollMs: 500,
       batch: 100,
-      perTransaction: 25,
+      perTransaction: 100,
       maxDeferMs: 15_000,
       deferCheckMs: 200,
       ...options,

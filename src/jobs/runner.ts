@@ -127,6 +127,16 @@ export class JobRunner {
     return this.boss.send(def.name, data, options);
   }
 
+  /** Queues many jobs of one definition in one statement (the queue's own retry and expiry settings apply). */
+  async sendMany<D extends JobDefinition>(
+    def: D,
+    payloads: readonly Parameters<D["handler"]>[0][],
+  ): Promise<void> {
+    if (!this.definitions.has(def.name)) throw new Error(`job ${def.name} is not registered`);
+    if (payloads.length === 0) return;
+    await this.boss.insert(payloads.map((p) => ({ name: def.name, data: def.payload.parse(p) as object })));
+  }
+
   /** Jobs that ended in a dead-letter queue, newest first. */
   async listDead(queue: string, limit = 50): Promise<DeadJob[]> {
     return this.queryDead([queue], undefined, limit);

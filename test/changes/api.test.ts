@@ -386,10 +386,11 @@ describe("changes API: repositories, deploys, changes", async () => {
       deliveryId: randomUUID(),
       status: "processed" as const,
       applied: applied ? [applied] : [],
+      signalKinds: [signal.kind],
     };
-    const results = await applyDeliverySignals(deps, org.orgId, outcome);
+    const results = await applyDeliverySignals(deps, org.orgId, [outcome]);
     expect(results).toMatchObject([{ kind: "release_deploy" }]);
-    await applyDeliverySignals(deps, org.orgId, outcome);
+    await applyDeliverySignals(deps, org.orgId, [outcome]);
     const rows = await withOrg(db, org.orgId, (tx) => tx.select().from(deploys));
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({

@@ -6,11 +6,11 @@ import { randomUUID } from "node:crypto";
 import pino from "pino";
 import { afterEach, describe, expect, it } from "vitest";
 import { withOrg } from "../../db/client.ts";
-import { anomalies, deliveries, integrations } from "../../db/schema/index.ts";
+import { anomalies, deliveries, integrations, signals } from "../../db/schema/index.ts";
 import { PROVIDERS } from "../../integrations/core/registry.ts";
 import type { Provider, Signal } from "../../integrations/core/types.ts";
 import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
-import { DeliveryProcessor } from "../../src/ingest/process-deliveries.ts";
+import { DeliveryProcessor, type ProcessOutcome } from "../../src/ingest/process-deliveries.ts";
 import { useTestDatabase } from "../harness/db.ts";
 import { makeOrg } from "../harness/factories.ts";
 
@@ -48,7 +48,7 @@ describe("delivery processor yields to the front door", async () => {
     const row = async () =>
       (await withOrg(db, org.id, (tx) => tx.select().from(deliveries))).find((d) => d.id === deliveryId)!;
     const status = async () => (await row()).status;
-    return { status, row, orgId: org.id, integrationId: integration!.id };
+    return { deliveryId, status, row, orgId: org.id, integrationId: integration!.id };
   }
 
   function start(busy: { value: boolean }, maxDeferMs: number) {
@@ -133,5 +133,88 @@ describe("delivery processor yields to the front door", async () => {
       tx.select({ title: anomalies.title }).from(anomalies),
     );
     expect(titles.map((t) => t.title).sort()).toEqual(["one", "three"]);
+  });
+
+  it("applies a run together: one hook call with every outcome in order, a storm folded into one anomaly", async () => {
+    // The body says which fingerprint and status the one signal of each delivery has.
+    const provider: Provider = {
+      ...PROVIDERS.sentry,
+      normalize: ({ body }) => {
+        const { fp, status } = body as { fp: string; status: Signal["status"] };
+        const signal: Signal = {
+          kind: "error",
+          source: "sentry",
+          fingerprint: fp,
+          title: `boom ${fp}`,
+          severity: "high",
+          status,
+          service: "checkout",
+          occurredAt: new Date(),
+          frames: [],
+          labels: {},
+          links: [],
+        };
+        return { ok: true, eventType: "test", signals: [signal] };
+      },
+    };
+    const first = await stored(
+      new Date(Date.now() - 60_000),
+      JSON.stringify({ fp: "storm", status: "firing" }),
+    );
+    const same = { orgId: first.orgId, integrationId: first.integrationId };
+    const rest = [];
+    for (let i = 1; i < 30; i++) {
+      const body =
+        i === 10
+          ? { fp: "storm", status: "resolved" }
+          : i === 20
+            ? { fp: "other", status: "firing" }
+            : { fp: "storm", status: "firing" };
+      rest.push(await stored(new Date(Date.now() - 60_000 + i * 100), JSON.stringify(body), same));
+    }
+    const calls: ProcessOutcome[][] = [];
+    const processor = new DeliveryProcessor(
+      {
+        db,
+        providers: { ...PROVIDERS, sentry: provider },
+        logger: pino({ level: "silent" }),
+        onCommitted: async (orgId, outcomes) => {
+          if (orgId === first.orgId) calls.push([...outcomes]);
+        },
+      },
+      { perTransaction: 100 },
+    );
+    // (Other tests of this file may leave a delivery of their own org waiting.)
+    expect(await processor.drain()).toBeGreaterThanOrEqual(30);
+    expect(calls).toHaveLength(1);
+    const changes = calls[0]!.map((o) => o.applied.map((a) => a.change).join());
+    expect(changes).toEqual([
+      "created",
+      ...Array(9).fill("updated"),
+      "resolved",
+      "reopened",
+      ...Array(8).fill("updated"),
+      "created",
+      ...Array(9).fill("updated"),
+    ]);
+    expect(calls[0]!.map((o) => o.deliveryId)).toEqual([first, ...rest].map((d) => d.deliveryId));
+    for (const d of [first, ...rest]) {
+      expect(await d.row()).toMatchObject({
+        status: "processed",
+        attempts: 1,
+        signalCount: 1,
+        eventType: "test",
+      });
+    }
+    const rows = await withOrg(db, first.orgId, (tx) =>
+      tx.select().from(anomalies).orderBy(anomalies.fingerprint),
+    );
+    expect(rows.map((a) => [a.fingerprint, a.count, a.status, a.regressions])).toEqual([
+      ["other", 1, "open", 0],
+      ["storm", 28, "open", 1],
+    ]);
+    const stored_ = await withOrg(db, first.orgId, (tx) => tx.select().from(signals));
+    expect(stored_).toHaveLength(30);
+    expect(stored_.filter((s) => s.anomalyId === rows[1]!.id)).toHaveLength(29);
   });
 });
