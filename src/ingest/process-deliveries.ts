@@ -316,6 +316,7 @@ export class DeliveryProcessor {
   private active: Promise<void> | undefined;
   private again = false;
   private deferred = false;
+  private waitingOutBurst = false;
   private readonly options: Required<Omit<DeliveryProcessorOptions, "yieldTo">> &
     Pick<DeliveryProcessorOptions, "yieldTo">;
 
@@ -340,7 +341,9 @@ export class DeliveryProcessor {
   }
 
   nudge(): void {
-    if (!this.running) return;
+    // While stepped aside for the front door, a nudge (one per stored delivery) changes nothing: the
+    // deferral timer looks again. Without this, every flush during a burst re-ran the pending query.
+    if (!this.running || this.waitingOutBurst) return;
     if (this.active) {
       this.again = true;
       return;
@@ -357,7 +360,11 @@ export class DeliveryProcessor {
           // Stepped aside for the front door: look again soon (a nudge meanwhile changes nothing).
           this.deferred = false;
           this.again = false;
-          this.timer = setTimeout(() => this.nudge(), this.options.deferCheckMs);
+          this.waitingOutBurst = true;
+          this.timer = setTimeout(() => {
+            this.waitingOutBurst = false;
+            this.nudge();
+          }, this.options.deferCheckMs);
         } else if (this.again) {
           this.again = false;
           this.nudge();
@@ -442,6 +449,7 @@ export class DeliveryProcessor {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.waitingOutBurst = false;
     await this.active;
   }
 }

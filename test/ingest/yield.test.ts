@@ -4,7 +4,7 @@
  */
 import { randomUUID } from "node:crypto";
 import pino from "pino";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { withOrg } from "../../db/client.ts";
 import { anomalies, deliveries, integrations, signals } from "../../db/schema/index.ts";
 import { PROVIDERS } from "../../integrations/core/registry.ts";
@@ -72,6 +72,28 @@ describe("delivery processor yields to the front door", async () => {
     while ((await delivery.status()) === "received" && Date.now() < deadline) await sleep(25);
     // An empty object is not a Sentry payload: it is processed into a dead letter, not left waiting.
     expect(await delivery.status()).toBe("dead");
+  });
+
+  it("does not look again at every nudge while it waits out a burst", async () => {
+    await stored(new Date());
+    const processor = new DeliveryProcessor(
+      { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
+      { pollMs: 50, batch: 10, yieldTo: { busy: () => true }, maxDeferMs: 60_000, deferCheckMs: 1_000 },
+    );
+    processors.push(processor);
+    const drains = vi.spyOn(processor, "drain");
+    processor.start();
+    await sleep(200);
+    expect(drains).toHaveBeenCalledTimes(1);
+    // A burst stores a delivery (and nudges) every few milliseconds.
+    for (let i = 0; i < 50; i++) {
+      processor.nudge();
+      await sleep(4);
+    }
+    expect(drains).toHaveBeenCalledTimes(1);
+    await sleep(1_000);
+    // The deferral timer looked again (and stepped aside again: still busy).
+    expect(drains).toHaveBeenCalledTimes(2);
   });
 
   it("processes a delivery that has waited its bound even while busy", async () => {
