@@ -7,13 +7,18 @@
  *   npx tsx bench/export/run.ts     (BENCH_DATABASE_URL or TEST_DATABASE_URL; BENCH_ANOMALIES,
  *                                    BENCH_AUDIT_ENTRIES to scale down)
  *
+ * BENCH_TEMPLATE=NAME seeds once into a database NAME that is kept (its org id and bench keys in the
+ * database's comment) and, when NAME already exists, skips seeding and copies it instead (CREATE DATABASE
+ * … TEMPLATE, then CHECKPOINT): the timed runs always start from a freshly seeded log. Drop NAME by hand
+ * (`drop database NAME`) after a migration or a change to the seed.
+ *
  * Seeding: anomalies and attributions with one generate_series INSERT each; audit entries through
  * appendAuditBatch in 10,000-entry transactions (the leaf hashes and tree nodes must be real for the
  * proofs to verify, so they are computed, not faked).
  */
 import { spawn } from "node:child_process";
 import { mkdtemp, stat } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { createDatabase, withOrg } from "../../db/client.ts";
@@ -63,17 +68,36 @@ function timed(args: string[], env: Record<string, string>): Promise<Timed> {
   });
 }
 
+/** What a kept template database remembers of its seeding (stored as the database's comment). */
+interface Seeded {
+  orgId: string;
+  keys: ReturnType<typeof generateKeys>;
+  anomalies: number;
+  auditEntries: number;
+}
+
 async function main() {
   const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   if (!admin)
     throw new Error("set BENCH_DATABASE_URL or TEST_DATABASE_URL (a server where we may create a database)");
-  const name = `bench_export_${Date.now()}`;
+  const template = process.env.BENCH_TEMPLATE;
+  if (template && !/^[a-z_][a-z0-9_]*$/.test(template))
+    throw new Error("BENCH_TEMPLATE: lower-case identifier");
   const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
-  await adminSql.unsafe(`create database ${name}`);
+  const [kept] = template
+    ? await adminSql<[{ comment: string | null }?]>`
+        select shobj_description(oid, 'pg_database') as comment from pg_database where datname = ${template}`
+    : [];
+  const reused = kept?.comment ? (JSON.parse(kept.comment) as Seeded) : null;
+  if (kept && !reused) throw new Error(`database ${template} exists but holds no bench seed (drop it)`);
+  if (reused && (reused.anomalies !== ANOMALIES || reused.auditEntries !== AUDIT_ENTRIES))
+    throw new Error(`template ${template} was seeded with other sizes (drop it)`);
+  const name = `bench_export_${Date.now()}`;
+  await adminSql.unsafe(reused ? `create database ${name} template ${template}` : `create database ${name}`);
   const url = withDatabase(admin, name);
-  await runMigrations(url, "causeway_app");
+  if (!reused) await runMigrations(url, "causeway_app");
   const db = createDatabase({ url, appRole: "causeway_app", poolMax: 4 });
-  const keys = generateKeys();
+  const keys = reused?.keys ?? generateKeys();
   const env = {
     DATABASE_URL: url,
     CAUSEWAY_MASTER_KEYS: keys.masterKeys,
@@ -81,6 +105,37 @@ async function main() {
     CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
   };
   try {
+    const { orgId, seededAnomalies, seededAudit } = reused
+      ? { orgId: reused.orgId, seededAnomalies: null, seededAudit: null }
+      : await seed(db);
+    // A copied database's pages are written back by the next checkpoint: pay for it before timing.
+    await db.ownerSql`checkpoint`.catch(() => undefined);
+    if (template && !reused) {
+      await db.close(2);
+      const seeded: Seeded = { orgId, keys, anomalies: ANOMALIES, auditEntries: AUDIT_ENTRIES };
+      await adminSql.unsafe(`alter database ${name} rename to ${template}`);
+      await adminSql.unsafe(
+        `comment on database ${template} is '${JSON.stringify(seeded).replaceAll("'", "''")}'`,
+      );
+      await adminSql.unsafe(`create database ${name} template ${template}`);
+      await adminSql`checkpoint`.catch(() => undefined);
+      return await timedRuns(createDatabase({ url, appRole: "causeway_app", poolMax: 4 }), orgId, keys, env, {
+        seededAnomalies,
+        seededAudit,
+      });
+    }
+    return await timedRuns(db, orgId, keys, env, { seededAnomalies, seededAudit });
+  } finally {
+    if (!process.env.BENCH_KEEP_DATABASE)
+      await adminSql.unsafe(`drop database if exists ${name} with (force)`);
+    await adminSql.end();
+  }
+}
+
+async function seed(
+  db: ReturnType<typeof createDatabase>,
+): Promise<{ orgId: string; seededAnomalies: number; seededAudit: number }> {
+  {
     const { org } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
     const t0 = performance.now();
     const sql = db.ownerSql;
@@ -139,7 +194,19 @@ async function main() {
     // Flush the seeding's ~1.5 GB of writes now, so the timed runs do not pay for the seed's write-back
     // (needs a superuser; skipped otherwise).
     await sql`checkpoint`.catch(() => undefined);
+    return { orgId: org.id, seededAnomalies, seededAudit };
+  }
+}
 
+async function timedRuns(
+  db: ReturnType<typeof createDatabase>,
+  orgId: string,
+  keys: ReturnType<typeof generateKeys>,
+  env: Record<string, string>,
+  seeded: { seededAnomalies: number | null; seededAudit: number | null },
+): Promise<void> {
+  try {
+    const sql = db.ownerSql;
     const dir = await mkdtemp(path.join(tmpdir(), "causeway-bench-export-"));
     const vkey = parseCheckpointKey(keys.checkpointKey).verifierKey;
     const runs: Array<Record<string, unknown>> = [];
@@ -148,7 +215,7 @@ async function main() {
       "second export (rows unchanged: entries reused)",
     ]) {
       const out = path.join(dir, `${runs.length}.json`);
-      const exp = await timed(["export", "cc7.1", "--org", org.id, "--period", "365", "--out", out], env);
+      const exp = await timed(["export", "cc7.1", "--org", orgId, "--period", "365", "--out", out], env);
       if (exp.code !== 0) throw new Error(`export failed: ${exp.stderr}`);
       const size = (await stat(out)).size;
       const ver = await timed(["verify", out, "--key", vkey], {});
@@ -165,17 +232,21 @@ async function main() {
     }
     const [{ size }] = await sql<
       [{ size: string }]
-    >`select size::text from audit_heads where org_id = ${org.id}`;
+    >`select size::text from audit_heads where org_id = ${orgId}`;
     process.stdout.write(
       `${JSON.stringify(
         {
           anomalies: ANOMALIES,
           auditEntriesSeeded: AUDIT_ENTRIES,
           auditLogSizeAfter: Number(size),
-          seedSeconds: {
-            anomalies: Number(seededAnomalies.toFixed(1)),
-            audit: Number(seededAudit.toFixed(1)),
-          },
+          seedSeconds:
+            seeded.seededAnomalies === null || seeded.seededAudit === null
+              ? `copied from template ${process.env.BENCH_TEMPLATE}`
+              : {
+                  anomalies: Number(seeded.seededAnomalies.toFixed(1)),
+                  audit: Number(seeded.seededAudit.toFixed(1)),
+                },
+          loadAverage: loadavg().map((l) => Number(l.toFixed(2))),
           runs,
         },
         null,
@@ -184,9 +255,6 @@ async function main() {
     );
   } finally {
     await db.close(2);
-    if (!process.env.BENCH_KEEP_DATABASE)
-      await adminSql.unsafe(`drop database if exists ${name} with (force)`);
-    await adminSql.end();
   }
 }
 

@@ -3,6 +3,8 @@ import { isUniqueViolation, type OrgTx } from "../../db/client.ts";
 import type { AuditEntry } from "../../db/schema/audit-log.ts";
 import { canonicalizeToBytes } from "./canonical-json.ts";
 import {
+  copyHash,
+  HASH_BYTES,
   leafHash,
   MissingNodeError,
   NodeConflictError,
@@ -74,7 +76,7 @@ export class DbTreeStore implements TreeStore {
       from unnest(string_to_array(${keys.map((k) => k.level).join(",")}, ',')::smallint[],
         string_to_array(${keys.map((k) => k.index.toString()).join(",")}, ',')::bigint[]) as k(l, i)
       join audit_tree_nodes n on n.org_id = ${this.orgId}::uuid and n.level = k.l and n.idx = k.i`);
-    const byKey = new Map(rows.map((r) => [`${r.level}:${r.idx}`, new Uint8Array(r.hash)]));
+    const byKey = new Map(rows.map((r) => [`${r.level}:${r.idx}`, storedHash(r.hash)]));
     return keys.map((k) => {
       const hash = byKey.get(`${k.level}:${k.index}`);
       if (!hash) throw new MissingNodeError(k);
@@ -118,6 +120,14 @@ export class DbTreeStore implements TreeStore {
       if (Buffer.compare(Buffer.from(stored[i]!), Buffer.from(n.hash)) !== 0) throw new NodeConflictError(n);
     });
   }
+}
+
+/**
+ * A hash as read (a Buffer over the driver's bytes) in a slab (see copyHash); a stored value of the wrong
+ * length is passed on as it is, for appendLeaves and the proofs to refuse as malformed.
+ */
+function storedHash(bytes: Buffer): Uint8Array {
+  return bytes.length === HASH_BYTES ? copyHash(bytes) : new Uint8Array(bytes);
 }
 
 /** Nodes as three parallel comma-separated text parameters, zipped by unnest: no JSON to parse. */

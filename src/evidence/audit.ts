@@ -1,4 +1,3 @@
-import { createHash } from "node:crypto";
 import { sql } from "drizzle-orm";
 import type { OrgTx } from "../../db/client.ts";
 import { auditLog } from "../../db/schema/audit-log.ts";
@@ -7,7 +6,7 @@ import { redactDeep } from "../telemetry/redact.ts";
 import { DbTreeStore, entryLeafHash } from "./audit-tree.ts";
 import { canonicalize } from "./canonical-json.ts";
 import { canonicalEntryOf } from "./entry.ts";
-import { appendLeaves } from "./merkle.ts";
+import { appendLeaves, sha256Of } from "./merkle.ts";
 
 export interface AuditInput {
   action: string;
@@ -103,17 +102,12 @@ export function stageAuditBatch(
   return { at, entries };
 }
 
-const LEAF_PREFIX = Uint8Array.of(0x00);
+/** The leaf prefix byte 0x00 as text: its UTF-8 encoding is that one byte. */
+const LEAF_PREFIX = "\u0000";
 
 function stagedLeafHash(entry: StagedAudit, seq: bigint): Uint8Array {
-  return new Uint8Array(
-    createHash("sha256")
-      .update(LEAF_PREFIX)
-      .update(entry.canonicalHead)
-      .update(seq.toString())
-      .update(entry.canonicalTail)
-      .digest(),
-  );
+  // One string and a one-shot digest: cheaper than a Hash object fed four strings (see sha256Of).
+  return sha256Of(`${LEAF_PREFIX}${entry.canonicalHead}${seq}${entry.canonicalTail}`);
 }
 
 /**

@@ -11,7 +11,7 @@ import type { ResolvedKeys } from "../keys.ts";
 import { BundleSyntaxError } from "./bundles/bundle-reader.ts";
 import { bundleJson, bundleMarkdown, prepareExport } from "./bundles/export.ts";
 import { CRITERIA, type Criterion } from "./bundles/format.ts";
-import { resolveExportRequest } from "./bundles/routes.ts";
+import { resolveExportRequest } from "./bundles/request.ts";
 import { BundleVerificationError, verifyBundleFile } from "./bundles/verify.ts";
 import { GitCheckpointPublisher } from "./checkpoint-git.ts";
 import { type EvidenceDeps, refreshCheckpoint } from "./checkpoints.ts";

@@ -1,9 +1,12 @@
+import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import {
   appendLeaves,
   consistencyProof,
+  copyHash,
   emptyRootHash,
+  hashFromBase64,
   InMemoryTreeStore,
   inclusionProof,
   leafHash,
@@ -217,6 +220,35 @@ describe("RFC 6962 hashing", () => {
     const midpoint = nodeHash(rootFromLeaves(leaves.slice(0, 3)), rootFromLeaves(leaves.slice(3)));
     expect(hex(rootFromLeaves(leaves))).toBe(CT_ROOTS[6]);
     expect(hex(midpoint)).not.toBe(CT_ROOTS[6]);
+  });
+
+  it("keeps every hash intact across slabs: each is its own 32 bytes, none overwritten by later ones", () => {
+    // Hashes share 64 KB slabs (2,048 per slab); make enough to fill several and check all of them after.
+    const inputs = Array.from({ length: 5_000 }, (_, i) => new TextEncoder().encode(`entry ${i}`));
+    const leaves = inputs.map(leafHash);
+    const parents = leaves.slice(1).map((h, i) => nodeHash(leaves[i]!, h));
+    const copies = leaves.map(copyHash);
+    leaves.forEach((h, i) => {
+      expect(h).toBeInstanceOf(Uint8Array);
+      expect(h.length).toBe(32);
+      expect(hex(h)).toBe(createHash("sha256").update(Uint8Array.of(0)).update(inputs[i]!).digest("hex"));
+      expect(hex(copies[i]!)).toBe(hex(h));
+    });
+    parents.forEach((h, i) => {
+      expect(hex(h)).toBe(
+        createHash("sha256")
+          .update(Uint8Array.of(1))
+          .update(leaves[i]!)
+          .update(leaves[i + 1]!)
+          .digest("hex"),
+      );
+    });
+    // A caller that mutates one hash changes no other.
+    copies[0]!.fill(0);
+    expect(hex(copies[1]!)).toBe(hex(leaves[1]!));
+    expect(hex(leaves[0]!)).not.toBe(hex(copies[0]!));
+    expect(() => hashFromBase64(Buffer.alloc(31).toString("base64"))).toThrow(TypeError);
+    expect(() => copyHash(new Uint8Array(33))).toThrow(TypeError);
   });
 
   it("rejects hashes that are not 32 bytes", () => {

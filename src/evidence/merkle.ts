@@ -22,8 +22,52 @@ const LEAF_PREFIX = Uint8Array.of(0x00);
 function sha256(...parts: Uint8Array[]): Uint8Array {
   const h = createHash("sha256");
   for (const part of parts) h.update(part);
+  return hashFromBase64(h.digest("base64"));
+}
+
+/**
+ * Hash values live in shared slabs rather than one ArrayBuffer each. A digest returned as a Buffer (or
+ * copied into a new Uint8Array) gets its own backing store, which the garbage collector tracks and frees
+ * one by one; an export makes hundreds of thousands of them, and that bookkeeping cost more than the
+ * hashing. A digest taken as base64 text and decoded into a slab costs a fraction of it. Each view covers
+ * only its own 32 bytes, so callers cannot reach a neighbour through it (except via `.buffer`, which
+ * nothing here uses without its offset).
+ */
+const SLAB_BYTES = 64 * 1024;
+let slab = Buffer.alloc(SLAB_BYTES);
+let slabUsed = 0;
+
+function slabView(): { at: number; view: Uint8Array } {
+  if (slabUsed + HASH_BYTES > SLAB_BYTES) {
+    slab = Buffer.alloc(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  slabUsed += HASH_BYTES;
   // A plain Uint8Array rather than Buffer, so callers and stores see one type.
-  return new Uint8Array(h.digest());
+  return { at, view: new Uint8Array(slab.buffer, slab.byteOffset + at, HASH_BYTES) };
+}
+
+/** A 32-byte hash given as base64 (a digest's output), as a slab-backed Uint8Array. */
+export function hashFromBase64(base64: string): Uint8Array {
+  const { at, view } = slabView();
+  if (slab.write(base64, at, HASH_BYTES, "base64") !== HASH_BYTES) {
+    throw new TypeError(`not a ${HASH_BYTES}-byte hash`);
+  }
+  return view;
+}
+
+/** A copy of a 32-byte hash (e.g. one read from the database) in a slab. */
+export function copyHash(hash: Uint8Array): Uint8Array {
+  assertHash(hash, "hash");
+  const { view } = slabView();
+  view.set(hash);
+  return view;
+}
+
+/** SHA-256 of text or bytes as a slab-backed hash, without a Hash object (see hashFromBase64). */
+export function sha256Of(data: string | Uint8Array): Uint8Array {
+  return hashFromBase64(oneShotHash("sha256", data, "base64"));
 }
 
 /** Reused input of interiorHash: 0x01 ‖ left ‖ right. Safe because hashing is synchronous. */
@@ -37,8 +81,7 @@ function interiorHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   INTERIOR_INPUT[0] = 0x01;
   INTERIOR_INPUT.set(left, 1);
   INTERIOR_INPUT.set(right, 1 + HASH_BYTES);
-  const digest = oneShotHash("sha256", INTERIOR_INPUT, "buffer");
-  return new Uint8Array(digest.buffer, digest.byteOffset, HASH_BYTES);
+  return sha256Of(INTERIOR_INPUT);
 }
 
 /** MTH of one entry: SHA-256(0x00 ‖ entry). The prefix keeps a leaf from posing as an inner node. */
@@ -182,7 +225,7 @@ export async function appendLeaves(
   for (const leaf of leafHashes) {
     let level = 0;
     let index = size;
-    let hash: Uint8Array = new Uint8Array(leaf);
+    let hash: Uint8Array = copyHash(leaf);
     written.push({ level, index, hash });
     // An odd index completes its parent; carrying up mirrors binary increment of the size.
     while ((index & 1n) === 1n) {

@@ -200,6 +200,34 @@ describe("compliance evidence bundles", async () => {
     expect(failure(forged, [vkey]).where).toBe("consistency proof");
   });
 
+  it("keeps the first remembered entry when another export remembered the same facts meanwhile", async () => {
+    const o = await orgWithAnomalies();
+    const first = await jsonOf(await exportBundle(o.admin.key, "from=2026-03-01&to=2026-03-31"));
+    // As if a concurrent export had remembered these facts after this one looked them up: the lookup
+    // finds no usable entry (the remembered seqs lead nowhere), so the rows are appended again and
+    // remembering them meets the existing facts hashes.
+    await db.owner.execute(sql`update evidence_rows set seq = seq + 1000000 where org_id = ${o.org.id}`);
+    const res = await exportBundle(o.admin.key, "from=2026-03-01&to=2026-03-31");
+    expect(res.status).toBe(200);
+    const second = await jsonOf(res);
+    expect(second.rows).toHaveLength(3);
+    for (const row of second.rows) {
+      expect(BigInt(row.auditIndex)).toBeGreaterThanOrEqual(BigInt(first.checkpoint.size));
+    }
+    expect(verifyBundle(second, { keys: [vkey] }).rows).toBe(3);
+    const remembered = await db.owner.execute<{ seq: string }>(
+      sql`select seq::text as seq from evidence_rows where org_id = ${o.org.id}`,
+    );
+    expect(remembered).toHaveLength(3);
+    expect(remembered.every((r) => BigInt(r.seq) >= 1000000n)).toBe(true);
+    // The log stays gap-free, and the second export added its 3 rows and its manifest.
+    const [log] = await db.owner.execute<{ n: string; top: string; size: string }>(sql`
+      select count(*)::text as n, max(l.seq)::text as top, h.size::text as size
+      from audit_log l join audit_heads h on h.org_id = l.org_id where l.org_id = ${o.org.id} group by h.size`);
+    const size = Number(first.checkpoint.size) + 4;
+    expect(log).toEqual({ n: String(size), top: String(size - 1), size: String(size) });
+  });
+
   it("renders Markdown for auditors and strips internal paths when asked, in both formats", async () => {
     const o = await orgWithAnomalies();
     const res = await exportBundle(o.admin.key, "from=2026-03-01&to=2026-03-31&format=markdown");

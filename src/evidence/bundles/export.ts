@@ -1,6 +1,6 @@
-import { createHash, randomUUID } from "node:crypto";
+import { hash, randomUUID } from "node:crypto";
 import { and, desc, eq, sql } from "drizzle-orm";
-import { type OrgTx, withOrg } from "../../../db/client.ts";
+import { isUniqueViolation, type OrgTx, withOrg } from "../../../db/client.ts";
 import { evidenceExports } from "../../../db/schema/evidence.ts";
 import { orgs } from "../../../db/schema/orgs.ts";
 import { type OrgContext, requireRole } from "../../context.ts";
@@ -9,7 +9,7 @@ import { appendAudit, appendStagedAudit, type StagedBatch, stageAuditBatch } fro
 import { DbTreeStore } from "../audit-tree.ts";
 import { checkpointInTx, type EvidenceDeps, publishCheckpoint, storedCheckpointAt } from "../checkpoints.ts";
 import type { CanonicalEntry } from "../entry.ts";
-import { consistencyProof } from "../merkle.ts";
+import { consistencyProof, copyHash } from "../merkle.ts";
 import { checkpointView } from "../proofs-service.ts";
 import { EntrySpool } from "./entry-spool.ts";
 import {
@@ -37,7 +37,9 @@ import {
 import { renderMarkdownCover, renderMarkdownRow } from "./markdown.ts";
 import { BatchProver } from "./proofs.ts";
 
-const b64 = (bytes: Uint8Array) => Buffer.from(bytes).toString("base64");
+// A view, not a copy: proofs encode hundreds of thousands of hashes.
+const b64 = (bytes: Uint8Array) =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("base64");
 
 export interface ExportRequest {
   criterion: Criterion;
@@ -76,10 +78,9 @@ export const MAX_PERIOD_DAYS = 400;
  * a fixed key order and from jsonb columns (which Postgres returns in one order), so unchanged facts give
  * the same key without paying for normalization and canonicalization on every export.
  */
-function factsKey(criterion: Criterion, row: FactsRow): Buffer {
-  return createHash("sha256")
-    .update(JSON.stringify([criterion, row.subjectType, row.subjectId, row.facts]))
-    .digest();
+function factsKey(criterion: Criterion, row: FactsRow): string {
+  // Hex straight from a one-shot digest: no Hash object and no Buffer per row.
+  return hash("sha256", JSON.stringify([criterion, row.subjectType, row.subjectId, row.facts]), "hex");
 }
 
 interface Recorded {
@@ -154,10 +155,11 @@ async function stagePage(
   ctx: OrgContext,
   criterion: Criterion,
   page: readonly FactsRow[],
+  reusable: boolean,
 ): Promise<StagedPage> {
-  const hashes = page.map((r) => factsKey(criterion, r).toString("hex"));
+  const hashes = page.map((r) => factsKey(criterion, r));
   const existing = new Map<string, Reused>();
-  if (hashes.length > 0) {
+  if (reusable && hashes.length > 0) {
     const rows = await withOrg(deps.db, ctx.orgId, (tx) =>
       tx.execute<StoredEntryText & { h: string; hash: Buffer }>(sql`
         select encode(e.facts_hash, 'hex') as h, n.hash, ${STORED_ENTRY_TEXT}
@@ -169,7 +171,7 @@ async function stagePage(
     );
     const org = q(ctx.orgId);
     for (const r of rows) {
-      existing.set(r.h, { seq: BigInt(r.seq), leafHash: new Uint8Array(r.hash), text: entryText(org, r) });
+      existing.set(r.h, { seq: BigInt(r.seq), leafHash: copyHash(r.hash), text: entryText(org, r) });
     }
   }
   const missing = page.map((_, i) => i).filter((i) => !existing.has(hashes[i]!));
@@ -241,15 +243,26 @@ async function rememberRows(
   if (p.missing.some((i) => p.subjectIds[i]!.includes(","))) {
     throw new Error("evidence row subject id contains a comma (internal)");
   }
+  const values = sql`
+    select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
+    from unnest(string_to_array(${p.missing.map((i) => p.hashes[i]!).join(",")}, ','),
+      string_to_array(${p.missing.map((i) => rows[i]!.seq.toString()).join(",")}, ',')::bigint[],
+      string_to_array(${p.missing.map((i) => p.subjectIds[i]!).join(",")}, ',')) as x(h, s, id)`;
   await withOrg(deps.db, ctx.orgId, async (tx) => {
     await tx.execute(sql`set local synchronous_commit = off`);
-    await tx.execute(sql`
-      insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id)
-      select ${ctx.orgId}::uuid, decode(x.h, 'hex'), x.s, ${criterion}, x.id
-      from unnest(string_to_array(${p.missing.map((i) => p.hashes[i]!).join(",")}, ','),
-        string_to_array(${p.missing.map((i) => rows[i]!.seq.toString()).join(",")}, ',')::bigint[],
-        string_to_array(${p.missing.map((i) => p.subjectIds[i]!).join(",")}, ',')) as x(h, s, id)
-      on conflict do nothing`);
+    // A facts hash is already remembered only when another export recorded the same facts meanwhile, so
+    // try a plain insert first (ON CONFLICT's speculative insertion about doubles the statement's cost)
+    // and only on a duplicate keep the first entry remembered.
+    try {
+      await tx.transaction((sp) =>
+        sp.execute(sql`insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id) ${values}`),
+      );
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      await tx.execute(
+        sql`insert into evidence_rows (org_id, facts_hash, seq, criterion, subject_id) ${values} on conflict do nothing`,
+      );
+    }
   });
 }
 
@@ -280,12 +293,20 @@ async function recordPopulation(
     return p;
   };
   let facts = population.length > 0 ? quiet(fetchPage(0)) : null;
+  // With no row of this criterion remembered yet (the org's first export of it) there is nothing to
+  // reuse, so the per-page lookups are skipped. A concurrent export remembering rows meanwhile only means
+  // this one appends its own entries for them, which is what it would do had it started first.
+  const reusable = await withOrg(deps.db, ctx.orgId, async (tx) => {
+    const [row] = await tx.execute<{ any: boolean }>(sql`
+      select exists (select 1 from evidence_rows where org_id = ${ctx.orgId} and criterion = ${req.criterion}) as any`);
+    return row?.any === true;
+  });
   let writing: Promise<void> = Promise.resolve();
   let remembering: Promise<void> = Promise.resolve();
   for (let i = 0; facts; i += PAGE_SIZE) {
     const page = await facts;
     facts = i + PAGE_SIZE < population.length ? quiet(fetchPage(i + PAGE_SIZE)) : null;
-    const staged = await stagePage(deps, ctx, req.criterion, page);
+    const staged = await stagePage(deps, ctx, req.criterion, page, reusable);
     await writing;
     writing = quiet(
       withOrg(deps.db, ctx.orgId, (tx) => writePage(tx, ctx, staged)).then(async (rows) => {
@@ -335,9 +356,11 @@ export async function prepareExport(
     summary.add(entry);
   };
 
+  const started = performance.now();
   const population = await withOrg(deps.db, orgId, (tx) =>
     req.criterion === "cc7.1" ? cc71Population(tx, req) : cc81ChangePopulation(tx, req),
   );
+  const populated = performance.now();
   const spool = await EntrySpool.create();
   try {
     await recordPopulation(deps, ctx, req, population, async (rows) => {
@@ -350,7 +373,21 @@ export async function prepareExport(
       await spool.write(rows.map((r) => r.text));
     });
     if (req.criterion === "cc8.1") await recordDecisions();
-    return await seal();
+    const recorded = performance.now();
+    const prepared = await seal();
+    // Phase timings: what an operator needs to see where a slow export spent its time.
+    deps.logger.info(
+      {
+        orgId,
+        criterion: req.criterion,
+        rows: rowSeqs.length,
+        populationMs: Math.round(populated - started),
+        recordMs: Math.round(recorded - populated),
+        sealMs: Math.round(performance.now() - recorded),
+      },
+      "evidence export prepared",
+    );
+    return prepared;
   } catch (error) {
     await spool.close();
     throw error;
@@ -544,6 +581,7 @@ async function manifestRow(deps: EvidenceDeps, prepared: PreparedExport): Promis
 
 /** The bundle as JSON text, produced a chunk of rows at a time: memory stays flat whatever the period. */
 export async function* bundleJson(deps: EvidenceDeps, prepared: PreparedExport): AsyncGenerator<string> {
+  const started = performance.now();
   try {
     const head = JSON.stringify(bundleHead(prepared));
     yield `${head.slice(0, -1)},"rows":[`;
@@ -553,14 +591,16 @@ export async function* bundleJson(deps: EvidenceDeps, prepared: PreparedExport):
       leaves: prepared.rowLeaves,
       spooled,
     })) {
-      let text = "";
-      for (const row of rows) {
-        text += `${first ? "" : ","}\n${rowJson(row)}`;
-        first = false;
-      }
-      yield text;
+      // One join rather than repeated +=: the chunk goes out as one flat string, not a rope to flatten.
+      yield first ? "\n" : ",\n";
+      yield rows.map(rowJson).join(",\n");
+      first = false;
     }
     yield `\n],"manifest":${rowJson(await manifestRow(deps, prepared))}}\n`;
+    deps.logger.info(
+      { exportId: prepared.exportId, streamMs: Math.round(performance.now() - started) },
+      "evidence bundle streamed",
+    );
   } finally {
     await prepared.spool.close();
   }

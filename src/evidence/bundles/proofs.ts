@@ -2,7 +2,14 @@ import type { OrgTx } from "../../../db/client.ts";
 import { DbTreeStore } from "../audit-tree.ts";
 import { foldSubtrees, inclusionProofKeys, type NodeKey, nodeHash } from "../merkle.ts";
 
-const keyOf = (k: NodeKey) => `${k.level}:${k.index}`;
+/**
+ * A node's map key: a number (index · 64 + level) while that stays exact, which covers any realistic
+ * log (indexes below 2^46); a string beyond. Building a string from a bigint for every node of every
+ * proof was a large part of proving a year's export.
+ */
+const EXACT_INDEX_LIMIT = 1n << 46n;
+const keyOf = (k: NodeKey): number | string =>
+  k.index < EXACT_INDEX_LIMIT ? Number(k.index) * 64 + k.level : `${k.level}:${k.index}`;
 
 /** Nodes at this level or above are shared by many proofs; they stay cached for the whole export. */
 const SHARED_LEVEL = 8;
@@ -14,7 +21,7 @@ const SHARED_LEVEL = 8;
  * folded right-edge ranges (a handful per tree size) are kept between batches.
  */
 export class BatchProver {
-  readonly #shared = new Map<string, Uint8Array>();
+  readonly #shared = new Map<number | string, Uint8Array>();
   readonly #folded = new Map<string, Uint8Array>();
 
   constructor(
@@ -32,15 +39,15 @@ export class BatchProver {
     leaves: ReadonlyMap<bigint, Uint8Array> = new Map(),
   ): Promise<Uint8Array[][]> {
     const plans = indexes.map((i) => inclusionProofKeys(i, this.size));
-    const nodes = new Map<string, Uint8Array>();
-    const missing = new Map<string, NodeKey>();
+    const nodes = new Map<number | string, Uint8Array>();
+    const missing = new Map<number | string, NodeKey>();
     // A low node whose leaves are all at hand is hashed here rather than read: for a batch of
     // consecutive rows that is nearly every node below SHARED_LEVEL. (A leaf hash that were wrong would
     // only make the proof fail to verify.) Memoized per batch; null when some leaf is not at hand.
-    const computed = new Map<string, Uint8Array | null>();
+    const computed = new Map<number | string, Uint8Array | null>();
     const compute = (level: number, index: bigint): Uint8Array | null => {
       if (level === 0) return leaves.get(index) ?? null;
-      const k = `${level}:${index}`;
+      const k = keyOf({ level, index });
       const memo = computed.get(k);
       if (memo !== undefined) return memo;
       const left = compute(level - 1, index * 2n);

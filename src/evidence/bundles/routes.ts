@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { ValidationError } from "../../errors.ts";
 import { problemResponses } from "../../http/problem.ts";
 import { secured } from "../../http/route-security.ts";
 import { createRouter } from "../../http/router.ts";
 import type { EvidenceDeps } from "../checkpoints.ts";
-import { bundleJson, bundleMarkdown, type ExportRequest, prepareExport } from "./export.ts";
-import { CRITERIA, type Criterion } from "./format.ts";
+import { bundleJson, bundleMarkdown, prepareExport } from "./export.ts";
+import { CRITERIA } from "./format.ts";
+import { resolveExportRequest } from "./request.ts";
 
 const DATE_OR_TIME = z
   .string()
@@ -27,46 +27,6 @@ export const ExportQuery = z.object({
   redactPaths: z.enum(["true", "false"]).default("false"),
 });
 export type ExportQuery = z.infer<typeof ExportQuery>;
-
-function parseBound(value: string, end: boolean): Date {
-  const date = /^\d{4}-\d{2}-\d{2}$/.test(value)
-    ? new Date(`${value}T${end ? "23:59:59.999" : "00:00:00.000"}Z`)
-    : new Date(value);
-  if (Number.isNaN(date.getTime())) {
-    throw new ValidationError([{ path: end ? "to" : "from", message: "not a valid date" }]);
-  }
-  return date;
-}
-
-/** from/to (custom, UTC, inclusive) or period (last N days); both together is ambiguous and refused. */
-export function resolveExportRequest(
-  criterion: Criterion,
-  q: {
-    from?: string | undefined;
-    to?: string | undefined;
-    period?: string | undefined;
-    redactPaths?: string | boolean;
-  },
-  now = new Date(),
-): ExportRequest {
-  const redactPaths = q.redactPaths === true || q.redactPaths === "true";
-  if (q.from !== undefined || q.to !== undefined) {
-    if (q.period !== undefined) {
-      throw new ValidationError([{ path: "period", message: "give either period or from/to, not both" }]);
-    }
-    if (q.from === undefined || q.to === undefined) {
-      throw new ValidationError([
-        { path: q.from === undefined ? "from" : "to", message: "from and to go together" },
-      ]);
-    }
-    return { criterion, from: parseBound(q.from, false), to: parseBound(q.to, true), redactPaths };
-  }
-  const days = Number(q.period ?? "30");
-  if (![7, 30, 90, 365].includes(days)) {
-    throw new ValidationError([{ path: "period", message: "one of 7, 30, 90, 365" }]);
-  }
-  return { criterion, from: new Date(now.getTime() - days * 86_400_000), to: now, redactPaths };
-}
 
 /** Pulls the generator as the client reads: nothing is built ahead of the socket. */
 export function streamOf(
