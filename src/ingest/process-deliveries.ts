@@ -150,6 +150,8 @@ function outcomeOf(deliveryId: string, decision: Decision, applied: AppliedSigna
 }
 
 const SIGNAL_INSERT_CHUNK = 200;
+/** Deliveries decided between two yields to the event loop. */
+const DECIDE_SLICE = 8;
 
 /**
  * The run applied together (see processDeliveryBatch): rows locked with SKIP LOCKED and still
@@ -179,10 +181,17 @@ async function processTogether(
             .where(inArray(integrations.id, integrationIds))
         ).map((i) => [i.id, i] as const),
   );
-  const decided = deliveryIds.map((deliveryId) => {
+  const decided: { deliveryId: string; row: Delivery | undefined; decision: Decision | undefined }[] = [];
+  for (const deliveryId of deliveryIds) {
     const row = byId.get(deliveryId);
-    return { deliveryId, row, decision: row ? decide(deps, row, configs.get(row.integrationId)) : undefined };
-  });
+    decided.push({
+      deliveryId,
+      row,
+      decision: row ? decide(deps, row, configs.get(row.integrationId)) : undefined,
+    });
+    // Parsing and normalizing is the CPU-heavy part: let waiting webhook requests in between deliveries.
+    if (decided.length % DECIDE_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
   const folder = new SignalFolder(tx, orgId);
   await folder.prefetch(
     decided.flatMap(({ decision }) =>
