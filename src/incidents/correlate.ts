@@ -181,6 +181,8 @@ export class SignalFolder {
       .select()
       .from(anomalies)
       .where(and(eq(anomalies.orgId, this.orgId), inArray(anomalies.fingerprint, wanted)))
+      // Locked in one order whatever order the run names them in, so two workers do not deadlock here.
+      .orderBy(anomalies.fingerprint)
       .for("update");
     const incidentIds = [...new Set(rows.flatMap((r) => (r.incidentId ? [r.incidentId] : [])))];
     const incidentRows =
