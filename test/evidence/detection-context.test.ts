@@ -337,6 +337,10 @@ describe("detection context", async () => {
       status: "ok",
       context: { rule: { condition: "A above 500 ms at least once in 5m0s" } },
     });
+    const markdown = await (
+      await t.request("/api/v1/compliance/cc7.1?period=7&format=markdown", { apiKey: o.apiKey })
+    ).text();
+    expect(markdown).toContain("  - Fires when: A above 500 ms at least once in 5m0s");
   });
 
   it("reads SigNoz v2alpha1 thresholds and their channels, and fetches no series for ClickHouse SQL", async () => {

@@ -146,6 +146,10 @@ function cc71Section(f: Raw, n: number, row: BundleRow): string {
       lines.push(
         `  - Rule definition (${md(ctx.provider)}): ${md(monitor.name)}; query ${md(monitor.query)}; threshold ${md(monitor.threshold)}; window ${md(monitor.window)}; notifies ${md(monitor.targets)}`,
       );
+      // The rule in words where the provider's context spells it out (SigNoz: "A above 500 ms at least once in 5m0s").
+      if (typeof monitor.condition === "string" && monitor.condition) {
+        lines.push(`  - Fires when: ${md(monitor.condition)}`);
+      }
       if (ctxBody.series) {
         const series = ctxBody.series as Raw;
         lines.push(
