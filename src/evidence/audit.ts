@@ -4,7 +4,7 @@ import { auditLog } from "../../db/schema/audit-log.ts";
 import type { OrgContext } from "../context.ts";
 import { redactDeep } from "../telemetry/redact.ts";
 import { DbTreeStore, entryLeafHash } from "./audit-tree.ts";
-import { canonicalize } from "./canonical-json.ts";
+import { CanonicalJsonError, canonicalize } from "./canonical-json.ts";
 import { canonicalEntryOf } from "./entry.ts";
 import { appendLeaves, sha256Of } from "./merkle.ts";
 
@@ -79,14 +79,25 @@ export function stageAuditBatch(
   onData?: (data: Record<string, unknown>, index: number) => void,
 ): StagedBatch {
   const at = new Date(Math.floor(Date.now()));
+  const canonicalWith = (input: AuditInput, data: Record<string, unknown>) =>
+    canonicalize({ ...canonicalEntryOf(auditRowOfNormalized(ctx, input, data, 0n, at)), seq: SEQ_MARK });
   const entries = inputs.map((input, index) => {
-    const dataJson = JSON.stringify(redactDeep(input.data ?? {}));
-    const data = JSON.parse(dataJson) as Record<string, unknown>;
+    const redacted = redactDeep(input.data ?? {}) as Record<string, unknown>;
+    const dataJson = JSON.stringify(redacted);
+    // The stored value is the JSON round trip of the redacted copy (normalizeAuditData). That copy is
+    // plain objects, arrays and primitives; whenever canonicalize accepts it, it holds nothing the round
+    // trip would drop or reshape (undefined, functions, non-finite numbers, holes all fail), so it equals
+    // its round trip and parsing dataJson back can be skipped. Only a value that fails pays for the parse.
+    let data = redacted;
+    let canonical: string;
+    try {
+      canonical = canonicalWith(input, redacted);
+    } catch (error) {
+      if (!(error instanceof CanonicalJsonError)) throw error;
+      data = JSON.parse(dataJson) as Record<string, unknown>;
+      canonical = canonicalWith(input, data);
+    }
     onData?.(data, index);
-    const canonical = canonicalize({
-      ...canonicalEntryOf(auditRowOfNormalized(ctx, input, data, 0n, at)),
-      seq: SEQ_MARK,
-    });
     const mark = canonical.lastIndexOf(SEQ_MEMBER);
     if (mark < 0) throw new Error("seq marker missing from a canonical entry (internal)");
     return {

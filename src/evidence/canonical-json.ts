@@ -129,10 +129,12 @@ class Writer {
    * lowercase \u00xx otherwise, which is exactly what JSON.stringify does for a well-formed string.
    */
   quote(s: string): string {
+    const quoted = JSON.stringify(s);
     // A lone surrogate has no UTF-8 encoding, so two implementations would hash different bytes (and
-    // JSON.stringify would escape it rather than refuse it).
-    if (LONE_SURROGATE.test(s)) this.fail("string contains an unpaired surrogate");
-    return JSON.stringify(s);
+    // JSON.stringify would escape it rather than refuse it). JSON.stringify writes one as \uXXXX, so a
+    // string whose text has no \u cannot hold one and skips the (costlier) Unicode-aware test.
+    if (quoted.includes("\\u") && LONE_SURROGATE.test(s)) this.fail("string contains an unpaired surrogate");
+    return quoted;
   }
 }
 
