@@ -549,8 +549,11 @@ async function* provenRows(
   }
 }
 
+/** Base64 needs no JSON escaping, so a proof's list is joined rather than run through JSON.stringify. */
+const proofJson = (proof: readonly string[]) => (proof.length === 0 ? "[]" : `["${proof.join('","')}"]`);
+
 const rowJson = (row: ProvenRow) =>
-  `{"auditIndex":"${row.auditIndex}","entry":${row.entryJson},"inclusionProof":${JSON.stringify(row.inclusionProof)}}`;
+  `{"auditIndex":"${row.auditIndex}","entry":${row.entryJson},"inclusionProof":${proofJson(row.inclusionProof)}}`;
 
 const parsedRow = (row: ProvenRow): BundleRow => ({
   auditIndex: row.auditIndex,

@@ -26,38 +26,69 @@ function nodeKeyOf(key: Key): NodeKey {
 const NUMERIC_SIZE_LIMIT = 2 ** 31;
 
 /**
- * inclusionProofKeys (merkle.ts) for a tree of fewer than 2^31 leaves, in numbers and as keys: the same
- * walk from the root, each sibling range split into its perfect subtrees, largest first.
+ * A proof's plan as one flat list, leaf to root: for each proof hash, the number of stored subtrees it
+ * folds, then their keys (largest first). One array per proof rather than one per hash keeps a year's
+ * export from allocating millions of small arrays.
  */
-export function numericProofPlan(index: number, size: number): number[][] {
-  const groups: number[][] = [];
+type FlatPlan = Key[];
+
+/**
+ * inclusionProofKeys (merkle.ts) for a tree of fewer than 2^31 leaves, in 32-bit integer arithmetic and
+ * as a flat plan of numeric keys: the same walk from the root, each sibling range split into its perfect
+ * subtrees, largest first.
+ */
+function flatNumericPlan(index: number, size: number): number[] {
+  // Root to leaf first (the walk's order), reversed group by group at the end.
+  const groups: number[] = [];
+  const starts: number[] = [];
   let lo = 0;
   let n = size;
   while (n > 1) {
     // The largest power of two strictly less than n.
-    const k = 2 ** (31 - Math.clz32(n - 1));
+    const k = 1 << (31 - Math.clz32(n - 1));
+    starts.push(groups.length);
     if (index - lo < k) {
-      groups.push(perfectSubtrees(lo + k, n - k));
+      pushPerfectSubtrees(groups, lo + k, n - k);
       n = k;
     } else {
-      groups.push(perfectSubtrees(lo, k));
+      pushPerfectSubtrees(groups, lo, k);
       lo += k;
       n -= k;
     }
   }
-  return groups.reverse();
+  const flat: number[] = [];
+  for (let g = starts.length - 1; g >= 0; g--) {
+    const from = starts[g]!;
+    const to = g + 1 < starts.length ? starts[g + 1]! : groups.length;
+    flat.push(to - from);
+    for (let i = from; i < to; i++) flat.push(groups[i]!);
+  }
+  return flat;
 }
 
-function perfectSubtrees(start: number, size: number): number[] {
-  const keys: number[] = [];
+/** The perfect subtrees of [start, start + size), largest first, as keys (start is aligned to each). */
+function pushPerfectSubtrees(out: number[], start: number, size: number): void {
   let offset = start;
   for (let level = 31 - Math.clz32(size); level >= 0; level--) {
-    const width = 2 ** level;
-    if ((size & width) === 0) continue;
-    keys.push((offset / width) * 64 + level);
-    offset += width;
+    if ((size & (1 << level)) === 0) continue;
+    out.push((offset >>> level) * 64 + level);
+    offset += 1 << level;
   }
-  return keys;
+}
+
+/** flatNumericPlan as groups, the shape inclusionProofKeys has (for tests). */
+export function numericProofPlan(index: number, size: number): number[][] {
+  const flat = flatNumericPlan(index, size);
+  const groups: number[][] = [];
+  for (let i = 0; i < flat.length; i += 1 + flat[i]!) groups.push(flat.slice(i + 1, i + 1 + flat[i]!));
+  return groups;
+}
+
+function flatPlanOf(index: bigint, size: bigint): FlatPlan {
+  if (size < BigInt(NUMERIC_SIZE_LIMIT)) return flatNumericPlan(Number(index), Number(size));
+  const flat: FlatPlan = [];
+  for (const group of inclusionProofKeys(index, size)) flat.push(group.length, ...group.map(keyOf));
+  return flat;
 }
 
 /** Nodes at this level or above are shared by many proofs; they stay cached for the whole export. */
@@ -88,9 +119,7 @@ export class BatchProver {
     leaves: ReadonlyMap<bigint, Uint8Array> = new Map(),
   ): Promise<Uint8Array[][]> {
     const numeric = this.size < BigInt(NUMERIC_SIZE_LIMIT);
-    const plans: Key[][][] = numeric
-      ? indexes.map((i) => numericProofPlan(Number(i), Number(this.size)))
-      : indexes.map((i) => inclusionProofKeys(i, this.size).map((group) => group.map(keyOf)));
+    const plans = indexes.map((i) => flatPlanOf(i, this.size));
     const nodes = new Map<Key, Uint8Array>();
     const missing = new Map<Key, NodeKey>();
     // A low node whose leaves are all at hand is hashed here rather than read: for a batch of
@@ -120,9 +149,11 @@ export class BatchProver {
       else missing.set(key, nodeKeyOf(key));
     };
     for (const plan of plans) {
-      for (const group of plan) {
-        if (group.length === 1) need(group[0]!);
-        else if (!this.#folded.has(group.join(","))) for (const key of group) need(key);
+      for (let i = 0; i < plan.length; i += 1 + (plan[i] as number)) {
+        const count = plan[i] as number;
+        if (count === 1) need(plan[i + 1]!);
+        else if (!this.#folded.has(plan.slice(i + 1, i + 1 + count).join(",")))
+          for (let j = i + 1; j <= i + count; j++) need(plan[j]!);
       }
     }
     const wanted = [...missing.entries()];
@@ -131,17 +162,24 @@ export class BatchProver {
       nodes.set(k, fetched[i]!);
       if (key.level >= SHARED_LEVEL) this.#shared.set(k, fetched[i]!);
     });
-    return plans.map((plan) =>
-      plan.map((group) => {
-        if (group.length === 1) return nodes.get(group[0]!)!;
+    return plans.map((plan) => {
+      const proof: Uint8Array[] = [];
+      for (let i = 0; i < plan.length; i += 1 + (plan[i] as number)) {
+        const count = plan[i] as number;
+        if (count === 1) {
+          proof.push(nodes.get(plan[i + 1]!)!);
+          continue;
+        }
+        const group = plan.slice(i + 1, i + 1 + count);
         const k = group.join(",");
         let hash = this.#folded.get(k);
         if (!hash) {
           hash = foldSubtrees(group.map((key) => nodes.get(key)!));
           this.#folded.set(k, hash);
         }
-        return hash;
-      }),
-    );
+        proof.push(hash);
+      }
+      return proof;
+    });
   }
 }
