@@ -3,6 +3,7 @@ import type { Provider, ProviderId } from "../../integrations/core/types.ts";
 import { AppError, NotFoundError } from "../errors.ts";
 import type { DeliveryWriter, WriteResult } from "./delivery-writer.ts";
 import { redactHeaders } from "./headers.ts";
+import { jsonKind } from "./json-kind.ts";
 import type { FindWebhookTarget, WebhookTarget } from "./webhook-target.ts";
 
 export interface ReceiveDeps {
@@ -80,13 +81,10 @@ export async function receiveWebhook(deps: ReceiveDeps, input: ReceiveInput): Pr
     if (type !== "application/json" && !type.endsWith("+json")) {
       throw new AppError("unsupported_media_type", { detail: "expected application/json" });
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(input.rawBody.toString("utf8"));
-    } catch {
-      throw new AppError("invalid_json", { detail: "the body is not valid JSON" });
-    }
-    if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
+    // Checked without building the value (normalization parses the stored bytes after the answer).
+    const kind = jsonKind(input.rawBody);
+    if (kind === null) throw new AppError("invalid_json", { detail: "the body is not valid JSON" });
+    if (kind !== "object") {
       throw new AppError("validation_failed", {
         detail: "the body must be a JSON object",
         errors: [{ path: "(root)", message: "expected an object" }],
