@@ -201,8 +201,11 @@ async function writePage(tx: OrgTx, ctx: OrgContext, p: StagedPage): Promise<Rec
   // checkpoint) commits synchronously, which flushes the WAL up to and past every page before the
   // checkpoint covering them is signed or anything is streamed. A crash before that loses only pages of
   // an export that never completed, whole transactions at a time, so the log stays gap-free.
-  await tx.execute(sql`set local synchronous_commit = off`);
-  const appended = await appendStagedAudit(tx, ctx, p.staged);
+  // Sent along with the append's first statement rather than waited for on its own.
+  const [, appended] = await Promise.all([
+    tx.execute(sql`set local synchronous_commit = off`),
+    appendStagedAudit(tx, ctx, p.staged),
+  ]);
   const org = q(ctx.orgId);
   const at = p.staged.at.toISOString();
   const fresh = new Map<number, Recorded>();
