@@ -5,6 +5,9 @@
  *
  *   npx tsx bench/ingest/run.ts            (BENCH_SECONDS=10 by default; BENCH_DATABASE_URL or
  *                                           TEST_DATABASE_URL, else an embedded Postgres)
+ *
+ * BENCH_NO_WORKER=1 runs `serve --no-worker`; BENCH_CPU_PROF=DIR profiles the server; BENCH_NODE_OPTIONS
+ * is passed to both servers as NODE_OPTIONS (e.g. `--require` an event-loop-delay monitor, or GC flags).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
@@ -89,7 +92,12 @@ async function run(
 function start(args: string[], env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    env: {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      ...env,
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return child;
