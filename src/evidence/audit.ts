@@ -69,7 +69,8 @@ export interface StagedBatch {
 }
 
 /**
- * Builds the position-independent part of each entry (see StagedAudit); no database access. `onData`
+ * Builds the position-independent part of each entry (see StagedAudit); no database access. A batch
+ * staged in parts (to yield between them) passes one `at` to every part, so the parts join into one. `onData`
  * sees each entry's data as stored (normalized); the staged entry keeps only its text, so a batch
  * waiting for its append holds strings rather than object trees.
  */
@@ -77,8 +78,8 @@ export function stageAuditBatch(
   ctx: OrgContext,
   inputs: readonly AuditInput[],
   onData?: (data: Record<string, unknown>, index: number) => void,
+  at: Date = new Date(Math.floor(Date.now())),
 ): StagedBatch {
-  const at = new Date(Math.floor(Date.now()));
   const canonicalWith = (input: AuditInput, data: Record<string, unknown>) =>
     canonicalize({ ...canonicalEntryOf(auditRowOfNormalized(ctx, input, data, 0n, at)), seq: SEQ_MARK });
   const entries = inputs.map((input, index) => {
