@@ -208,7 +208,10 @@ async function main() {
     results.push(await causewayRun("causeway", c));
   }
   const peak = Math.max(...results.filter((r) => r.target === "causeway").map((r) => r.rps));
-  results.push(await causewayRun("causeway@half-peak", 50, Math.max(1, Math.floor(peak / 2))));
+  const halfPeak = Math.max(1, Math.floor(peak / 2));
+  results.push(await causewayRun("causeway@half-peak", 50, halfPeak));
+  // The bare reference at the same rate: what this machine's tail latency is with nothing but the write.
+  results.push(await run("reference@same-rate", refUrl, body, signature, 50, halfPeak));
 
   const [row] = await db.ownerSql<{ stored: number }[]>`select count(*)::int as stored from deliveries`;
   const stored = row?.stored ?? 0;
