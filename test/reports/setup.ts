@@ -96,7 +96,14 @@ export function issueResolved(issueId: string): string {
   return JSON.stringify(payload);
 }
 
-export async function postSentry(t: TestApp, s: ReportsSetup, resource: string, body: string): Promise<void> {
+/** Posts a signed Sentry webhook and (unless `process: false`) runs the delivery processor after it. */
+export async function postSentry(
+  t: TestApp,
+  s: ReportsSetup,
+  resource: string,
+  body: string,
+  options: { process?: boolean } = {},
+): Promise<void> {
   const res = await t.request(`/webhooks/sentry/${s.sentryId}`, {
     method: "POST",
     body,
@@ -109,7 +116,7 @@ export async function postSentry(t: TestApp, s: ReportsSetup, resource: string, 
     },
   });
   expect(res.status).toBe(202);
-  await t.processDeliveries();
+  if (options.process !== false) await t.processDeliveries();
 }
 
 /** The org's only incident (tests make one per org unless they say otherwise). */

@@ -180,6 +180,34 @@ describe("Slack investigation reports", async () => {
     );
   });
 
+  it("asks for one report per incident and reason when a burst of alerts is processed in one run", async () => {
+    const s = await setupOrg(t, fake, { defaultChannel: "C0REPORTS09" });
+    // Three distinct errors and a repeat of the first arrive before the processor runs: one run.
+    const first = eventAlert({ title: "TypeError: a" });
+    for (const body of [first.body, eventAlert({ title: "TypeError: b" }).body, first.body]) {
+      await postSentry(t, s, "event_alert", body, { process: false });
+    }
+    await postSentry(t, s, "event_alert", eventAlert({ title: "TypeError: c" }).body, { process: false });
+    await t.processDeliveries();
+    const incident = await incidentOf(t, s);
+    // "opened" covers the anomalies that joined in the same run: one post, no update per alert.
+    expect((await notificationsOf(s, incident.id)).map((n) => [n.kind, n.reason])).toEqual([
+      ["post", "opened"],
+    ]);
+    await waitIn("chat.postMessage", ["C0REPORTS09"]);
+    await reportWhen(s, incident.id, (r) => !!r?.ts);
+
+    // A later burst of two new anomalies: one update for the run.
+    await postSentry(t, s, "event_alert", eventAlert({ title: "TypeError: d" }).body, { process: false });
+    await postSentry(t, s, "event_alert", eventAlert({ title: "TypeError: e" }).body, { process: false });
+    await t.processDeliveries();
+    const kinds = (await notificationsOf(s, incident.id)).map((n) => [n.kind, n.reason]).sort();
+    expect(kinds).toEqual([
+      ["post", "opened"],
+      ["update", "anomaly"],
+    ]);
+  });
+
   it("a new anomaly, resolve and reopen update the same message and add a thread reply each", async () => {
     const s = await setupOrg(t, fake, { defaultChannel: "C0REPORTS02" });
     await postSentry(t, s, "event_alert", eventAlert().body);
