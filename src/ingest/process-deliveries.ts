@@ -5,7 +5,7 @@ import { deliveries } from "../../db/schema/deliveries.ts";
 import { signals as signalRows } from "../../db/schema/incidents.ts";
 import { integrations } from "../../db/schema/integrations.ts";
 import type { NormalizeResult, Provider, ProviderId, Signal } from "../../integrations/core/types.ts";
-import { type AppliedSignal, applyAlertSignal, SignalFolder } from "../incidents/correlate.ts";
+import { type AppliedSignal, SignalFolder } from "../incidents/correlate.ts";
 
 const MAX_ATTEMPTS = 5;
 const ALERT_KINDS = new Set<Signal["kind"]>(["error", "metric", "log"]);
@@ -72,7 +72,8 @@ export async function processDeliveryBatch(
         const done: ProcessOutcome[] = [];
         for (const deliveryId of deliveryIds) {
           try {
-            done.push(await tx.transaction((sp) => processOne(deps, sp, orgId, deliveryId)));
+            // The same path as a run of one, in a savepoint: what fails is undone alone.
+            done.push(...(await tx.transaction((sp) => processTogether(deps, sp, orgId, [deliveryId]))));
           } catch (error) {
             failed.push({ deliveryId, error });
           }
@@ -250,52 +251,6 @@ function finishedRowOf(id: string, decision: Decision): FinishedRow {
     reason: decision.status === "dead" ? decision.reason : null,
     signal_count: decision.status === "processed" ? decision.signals.length : 0,
   };
-}
-
-/**
- * One stored delivery inside the caller's savepoint (processDeliveryBatch's one-by-one retry): the same
- * decision and writes as processTogether, a statement at a time.
- */
-async function processOne(
-  deps: ProcessDeps,
-  tx: OrgTx,
-  orgId: string,
-  deliveryId: string,
-): Promise<ProcessOutcome> {
-  const [row] = await tx
-    .select()
-    .from(deliveries)
-    .where(and(eq(deliveries.id, deliveryId), eq(deliveries.status, "received")))
-    .for("update", { skipLocked: true });
-  if (!row) return { deliveryId, status: "skipped", applied: [], signalKinds: [] };
-  const [integration] = await tx
-    .select({ config: integrations.config })
-    .from(integrations)
-    .where(eq(integrations.id, row.integrationId));
-  const decision = decide(deps, row, integration);
-  const applied: AppliedSignal[] = [];
-  if (decision.status === "processed") {
-    for (const signal of decision.signals) {
-      const change = ALERT_KINDS.has(signal.kind)
-        ? await applyAlertSignal(tx, orgId, signal, row.receivedAt)
-        : undefined;
-      if (change) applied.push(change);
-      await tx.insert(signalRows).values(signalRowOf(orgId, row, signal, change?.anomaly.id ?? null));
-    }
-  }
-  const f = finishedRowOf(row.id, decision);
-  await tx
-    .update(deliveries)
-    .set({
-      status: f.status,
-      eventType: f.event_type,
-      reason: f.reason,
-      signalCount: f.signal_count,
-      attempts: sql`${deliveries.attempts} + 1`,
-      processedAt: new Date(),
-    })
-    .where(eq(deliveries.id, row.id));
-  return outcomeOf(deliveryId, decision, applied);
 }
 
 /**
