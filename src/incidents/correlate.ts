@@ -158,8 +158,11 @@ async function createAnomaly(
  * would leave them; `flush()` must run before the transaction commits.
  */
 export class SignalFolder {
-  private readonly held = new Map<string, Held>();
-  private readonly touched = new Map<string, Date>();
+  /** Anomalies this run holds (locked), by fingerprint, with the firing signals folded and not yet written. */
+  private readonly held = new Map<string, { anomaly: Anomaly; pending: number }>();
+  /** The incidents of held anomalies, as they stand with what is folded; `dirty` ones are written by flush. */
+  private readonly incidents = new Map<string, Incident>();
+  private readonly dirty = new Set<string>();
   /** Fingerprints prefetch found no anomaly for (until their first signal here). */
   private readonly absent = new Set<string>();
 
@@ -185,15 +188,11 @@ export class SignalFolder {
       .orderBy(anomalies.fingerprint)
       .for("update");
     const incidentIds = [...new Set(rows.flatMap((r) => (r.incidentId ? [r.incidentId] : [])))];
-    const incidentRows =
-      incidentIds.length === 0
-        ? []
-        : await this.tx.select().from(incidents).where(inArray(incidents.id, incidentIds));
-    const byId = new Map(incidentRows.map((i) => [i.id, i]));
-    for (const anomaly of rows) {
-      const incident = anomaly.incidentId ? byId.get(anomaly.incidentId) : undefined;
-      this.held.set(anomaly.fingerprint, { anomaly, incident, pending: 0 });
+    if (incidentIds.length > 0) {
+      for (const incident of await this.tx.select().from(incidents).where(inArray(incidents.id, incidentIds)))
+        this.incidents.set(incident.id, incident);
     }
+    for (const anomaly of rows) this.held.set(anomaly.fingerprint, { anomaly, pending: 0 });
     for (const f of wanted) if (!this.held.has(f)) this.absent.add(f);
   }
 
@@ -204,14 +203,7 @@ export class SignalFolder {
       this.absent.delete(signal.fingerprint);
       await this.flush();
       const created = await createAnomaly(this.tx, this.orgId, signal, receivedAt, this.windowMs);
-      if (created) {
-        this.held.set(signal.fingerprint, {
-          anomaly: created.anomaly,
-          incident: created.incident,
-          pending: 0,
-        });
-        return created;
-      }
+      if (created) return this.hold(signal.fingerprint, created);
     }
     const held = this.held.get(signal.fingerprint);
     if (held && held.anomaly.status === "open" && signal.status === "firing") {
@@ -224,25 +216,33 @@ export class SignalFolder {
         release: a.release ?? signal.release ?? null,
       };
       held.pending += 1;
-      let incident = held.incident;
-      if (a.incidentId) {
-        const last = this.touched.get(a.incidentId);
-        this.touched.set(a.incidentId, last ? laterOf(last, receivedAt) : receivedAt);
-        if (incident) {
-          incident = held.incident = {
-            ...incident,
-            lastActivityAt: laterOf(incident.lastActivityAt, receivedAt),
-          };
-        }
+      const incident = a.incidentId ? this.incidents.get(a.incidentId) : undefined;
+      if (a.incidentId) this.dirty.add(a.incidentId);
+      if (incident) {
+        this.incidents.set(incident.id, {
+          ...incident,
+          lastActivityAt: laterOf(incident.lastActivityAt, receivedAt),
+        });
       }
-      return { anomaly: held.anomaly, change: "updated", incident, incidentChange: undefined };
+      return {
+        anomaly: held.anomaly,
+        change: "updated",
+        incident: a.incidentId ? this.incidents.get(a.incidentId) : undefined,
+        incidentChange: undefined,
+      };
     }
     await this.flush();
     const applied = await applyAlertSignal(this.tx, this.orgId, signal, receivedAt, this.windowMs);
-    // applyAlertSignal locked the row (select … for update, or its insert): nobody else changes it
-    // before this transaction ends, so the copy held here stays the truth plus what is pending.
-    if (applied)
-      this.held.set(signal.fingerprint, { anomaly: applied.anomaly, incident: applied.incident, pending: 0 });
+    return applied && this.hold(signal.fingerprint, applied);
+  }
+
+  /**
+   * Keeps what applyAlertSignal's path left: it locked the row (select … for update, or its insert), so
+   * nobody else changes it before this transaction ends and the copy held here stays the truth.
+   */
+  private hold(fingerprint: string, applied: AppliedSignal): AppliedSignal {
+    this.held.set(fingerprint, { anomaly: applied.anomaly, pending: 0 });
+    if (applied.incident) this.incidents.set(applied.incident.id, applied.incident);
     return applied;
   }
 
@@ -262,21 +262,16 @@ export class SignalFolder {
         .where(eq(anomalies.id, a.id));
       held.pending = 0;
     }
-    for (const [incidentId, at] of this.touched) {
+    for (const incidentId of this.dirty) {
+      const at = this.incidents.get(incidentId)?.lastActivityAt;
+      if (!at) continue;
       await this.tx
         .update(incidents)
         .set({ lastActivityAt: sql`greatest(${incidents.lastActivityAt}, ${at.toISOString()}::timestamptz)` })
         .where(eq(incidents.id, incidentId));
     }
-    this.touched.clear();
+    this.dirty.clear();
   }
-}
-
-interface Held {
-  anomaly: Anomaly;
-  incident: Incident | undefined;
-  /** Firing signals folded into `anomaly` and not yet written. */
-  pending: number;
 }
 
 function laterOf(...dates: Date[]): Date {
