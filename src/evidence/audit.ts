@@ -6,7 +6,7 @@ import { redactDeep } from "../telemetry/redact.ts";
 import { DbTreeStore, entryLeafHash } from "./audit-tree.ts";
 import { CanonicalJsonError, canonicalize } from "./canonical-json.ts";
 import { canonicalEntryOf } from "./entry.ts";
-import { appendLeaves, sha256Of } from "./merkle.ts";
+import { appendLeaves, leafHashOfText } from "./merkle.ts";
 
 export interface AuditInput {
   action: string;
@@ -114,12 +114,8 @@ export function stageAuditBatch(
   return { at, entries };
 }
 
-/** The leaf prefix byte 0x00 as text: its UTF-8 encoding is that one byte. */
-const LEAF_PREFIX = "\u0000";
-
 function stagedLeafHash(entry: StagedAudit, seq: bigint): Uint8Array {
-  // One string and a one-shot digest: cheaper than a Hash object fed four strings (see sha256Of).
-  return sha256Of(`${LEAF_PREFIX}${entry.canonicalHead}${seq}${entry.canonicalTail}`);
+  return leafHashOfText(`${entry.canonicalHead}${seq}${entry.canonicalTail}`);
 }
 
 /**

@@ -89,6 +89,14 @@ export function leafHash(entry: Uint8Array): Uint8Array {
   return sha256(LEAF_PREFIX, entry);
 }
 
+/**
+ * leafHash of an entry given as text (its UTF-8 encoding is the entry): one string and a one-shot digest,
+ * cheaper than a Hash object fed the prefix and the bytes. U+0000 encodes as the single byte 0x00.
+ */
+export function leafHashOfText(entry: string): Uint8Array {
+  return sha256Of(`\u0000${entry}`);
+}
+
 /** SHA-256(0x01 ‖ left ‖ right). */
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
   assertHash(left, "left");
