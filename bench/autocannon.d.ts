@@ -22,6 +22,7 @@ declare module "autocannon" {
     connections?: number;
     duration?: number;
     overallRate?: number;
+    ignoreCoordinatedOmission?: boolean;
     headers?: Record<string, string>;
     body?: string;
     requests?: Array<{ setupRequest?: (req: Record<string, unknown>) => Record<string, unknown> }>;
