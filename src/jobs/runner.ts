@@ -12,13 +12,33 @@ export interface DeadJob {
 }
 
 /** pg-boss on the same database, in its own schema. */
-export function createBoss(url: string, options: { max?: number } = {}): PgBoss {
+export function createBoss(url: string, options: { max?: number; schema?: string } = {}): PgBoss {
   return new PgBoss({
     connectionString: url,
-    schema: "pgboss",
+    schema: options.schema ?? "pgboss",
     max: options.max ?? 4,
     application_name: "causeway-jobs",
   });
+}
+
+const DEADLOCK_DETECTED = "40P01";
+
+/**
+ * pg-boss creates a queue (a row plus its own partition table) without a lock of its own, so processes
+ * starting together on a fresh database (`serve` and `worker`, or several workers) deadlock each other
+ * there and Postgres aborts one of them. Creating a queue is idempotent, so the loser waits a moment and
+ * tries again; by then the winner has committed and the retry finds the queue made.
+ */
+async function createQueueRetrying(boss: PgBoss, name: string, options: PgBoss.Queue): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await boss.createQueue(name, options);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== DEADLOCK_DETECTED || attempt >= 8) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 25 * attempt + Math.random() * 100));
+    }
+  }
 }
 
 export class JobRunner {
@@ -52,8 +72,8 @@ export class JobRunner {
     await this.boss.start();
     for (const def of this.definitions.values()) {
       const dead = deadLetterQueueOf(def.name);
-      await this.boss.createQueue(dead, { name: dead, retentionDays: 30 } as PgBoss.Queue);
-      await this.boss.createQueue(def.name, {
+      await createQueueRetrying(this.boss, dead, { name: dead, retentionDays: 30 } as PgBoss.Queue);
+      await createQueueRetrying(this.boss, def.name, {
         name: def.name,
         retryLimit: def.retry.limit,
         retryDelay: def.retry.delaySeconds,
