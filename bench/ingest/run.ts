@@ -6,7 +6,9 @@
  *   npx tsx bench/ingest/run.ts            (BENCH_SECONDS=10 by default; BENCH_DATABASE_URL or
  *                                           TEST_DATABASE_URL, else an embedded Postgres)
  *
- * BENCH_NO_WORKER=1 runs `serve --no-worker`; BENCH_CPU_PROF=DIR profiles the server; BENCH_NODE_OPTIONS
+ * BENCH_WORKER picks where the deliveries are normalized: `in-process` (default: `serve`), `process` (`serve
+ * --no-worker` plus a separate `worker` process, the split deployment) or `none` (`serve --no-worker` alone;
+ * BENCH_NO_WORKER=1 is the same). BENCH_CPU_PROF=DIR profiles the server; BENCH_NODE_OPTIONS
  * is passed to both servers as NODE_OPTIONS (e.g. `--require` an event-loop-delay monitor, or GC flags).
  */
 import { type ChildProcess, spawn } from "node:child_process";
@@ -193,6 +195,18 @@ async function main() {
   const profile = process.env.BENCH_CPU_PROF
     ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
     : [];
+  const workerShape =
+    process.env.BENCH_NO_WORKER === "1" ? "none" : (process.env.BENCH_WORKER ?? "in-process");
+  if (!["in-process", "process", "none"].includes(workerShape))
+    throw new Error(`BENCH_WORKER must be in-process, process or none, not ${workerShape}`);
+  const serverEnv = {
+    DATABASE_URL: url,
+    CAUSEWAY_MASTER_KEYS: keys.masterKeys,
+    CAUSEWAY_SESSION_KEYS: keys.sessionKeys,
+    CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
+    LOG_LEVEL: "warn",
+    DATABASE_POOL_MAX: "10",
+  };
   const causeway = start(
     [
       ...profile,
@@ -200,17 +214,11 @@ async function main() {
       "serve",
       "--port",
       String(port),
-      ...(process.env.BENCH_NO_WORKER === "1" ? ["--no-worker"] : []),
+      ...(workerShape === "in-process" ? [] : ["--no-worker"]),
     ],
-    {
-      DATABASE_URL: url,
-      CAUSEWAY_MASTER_KEYS: keys.masterKeys,
-      CAUSEWAY_SESSION_KEYS: keys.sessionKeys,
-      CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
-      LOG_LEVEL: "warn",
-      DATABASE_POOL_MAX: "10",
-    },
+    serverEnv,
   );
+  const worker = workerShape === "process" ? start([CLI, "worker"], serverEnv) : undefined;
   await waitForHttp(`http://127.0.0.1:${port}/health/ready`, 60_000);
   const secret = randomBytes(24).toString("hex");
   const created = await fetch(`http://127.0.0.1:${port}/api/v1/integrations`, {
@@ -248,7 +256,7 @@ async function main() {
   // into anomalies during and after it. The next run starts only once that backlog is gone, so no run
   // (the reference's included) shares the machine with the previous run's leftovers; the drain time is
   // reported as the price of acknowledging first.
-  const withWorker = process.env.BENCH_NO_WORKER !== "1";
+  const withWorker = workerShape !== "none";
   const drain = async (): Promise<number | undefined> => {
     if (!withWorker) return undefined;
     const started = Date.now();
@@ -297,7 +305,9 @@ async function main() {
     .filter((r) => r.target.startsWith("causeway"))
     .reduce((s, r) => s + r.durable, 0);
 
-  console.log(`\nbody ${body.length} bytes, ${SECONDS} s per run, node ${process.version}\n`);
+  console.log(
+    `\nbody ${body.length} bytes, ${SECONDS} s per run (paced: after ${WARMUP_SECONDS} s of warm-up), worker ${workerShape}, node ${process.version}\n`,
+  );
   console.log(
     "target               generator         conn   rate   durable/s   p50 ms   p99 ms   max ms   non-2xx  errors   drain s",
   );
@@ -327,8 +337,9 @@ async function main() {
   const exited = (child: ChildProcess) =>
     child.exitCode !== null ? Promise.resolve() : new Promise<void>((r) => child.once("exit", () => r()));
   causeway.kill("SIGTERM");
+  worker?.kill("SIGTERM");
   reference.kill("SIGTERM");
-  await Promise.all([exited(causeway), exited(reference)]);
+  await Promise.all([exited(causeway), exited(reference), ...(worker ? [exited(worker)] : [])]);
   await db.close();
   await adminSql.unsafe(`drop database if exists ${name} with (force)`);
   await adminSql.end();
