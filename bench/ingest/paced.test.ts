@@ -1,0 +1,82 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { paced, percentiles } from "./paced.ts";
+
+let server: Server | undefined;
+afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
+
+/** A server that answers at once, except that the first request it sees takes `firstMs`. */
+async function serverWithOneSlowAnswer(firstMs: number): Promise<{ url: string; seen: string[] }> {
+  const seen: string[] = [];
+  server = createServer((req, res) => {
+    seen.push(String(req.headers["request-id"]));
+    req.resume();
+    req.on("end", () => {
+      const answer = () => res.writeHead(202, { "content-type": "application/json" }).end("{}");
+      if (seen.length === 1) setTimeout(answer, firstMs);
+      else answer();
+    });
+  });
+  await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server!.address() as AddressInfo).port}/hook`, seen };
+}
+
+describe("paced load generator", () => {
+  it("times requests from when they were due, so one slow answer delays the ones queued behind it", async () => {
+    const { url, seen } = await serverWithOneSlowAnswer(300);
+    const samples: Array<{ due: number; latency: number }> = [];
+    const result = await paced({
+      url,
+      rate: 100,
+      seconds: 1,
+      connections: 1,
+      body: '{"a":1}',
+      headers: { "content-type": "application/json" },
+      headersFor: (n) => ({ "request-id": `r${n}` }),
+      onSample: (due, latency) => samples.push({ due, latency }),
+    });
+    expect(result).toMatchObject({ sent: 100, ok: 100, non2xx: 0, errors: 0 });
+    expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `r${i + 1}`));
+    // Requests due in the first 300 ms waited for the one connection: each is late by about the rest of
+    // the stall. A closed-loop generator would record one slow answer here, not about thirty.
+    const late = samples.filter((s) => s.latency > 100);
+    expect(late.length).toBeGreaterThanOrEqual(15);
+    expect(late.every((s) => s.due < 400)).toBe(true);
+    expect(result.latency.max).toBeGreaterThanOrEqual(290);
+    // Write-to-answer time leaves the waiting out: only the slow request itself took long on the wire.
+    expect(result.service.p90).toBeLessThan(50);
+  });
+
+  it("leaves the warm-up out of every figure", async () => {
+    const { url, seen } = await serverWithOneSlowAnswer(300);
+    const result = await paced({
+      url,
+      rate: 100,
+      seconds: 1,
+      warmupSeconds: 1,
+      connections: 1,
+      body: "{}",
+      headers: { "content-type": "application/json" },
+      headersFor: (n) => ({ "request-id": `r${n}` }),
+    });
+    expect(seen.length).toBe(200);
+    expect(result.sent).toBe(100);
+    // The slow answer was the first warm-up request; the measured second never waited for it.
+    expect(result.latency.max).toBeLessThan(250);
+  });
+
+  it("counts refused connections as errors, not as answers", async () => {
+    const { url } = await serverWithOneSlowAnswer(0);
+    await new Promise<void>((resolve) => server!.close(() => resolve()));
+    server = undefined;
+    const result = await paced({ url, rate: 50, seconds: 0.2, connections: 2, body: "{}", headers: {} });
+    expect(result).toMatchObject({ sent: 10, ok: 0, errors: 10 });
+  });
+
+  it("takes nearest-rank percentiles", () => {
+    const values = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(percentiles(values)).toEqual({ p50: 50, p90: 90, p99: 99, max: 100 });
+    expect(percentiles([])).toEqual({ p50: 0, p90: 0, p99: 0, max: 0 });
+  });
+});
