@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { paced, percentiles } from "./paced.ts";
+import { type PacedOptions, paced, percentiles } from "./paced.ts";
 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
@@ -22,20 +22,25 @@ async function serverWithOneSlowAnswer(firstMs: number): Promise<{ url: string; 
   return { url: `http://127.0.0.1:${(server!.address() as AddressInfo).port}/hook`, seen };
 }
 
+/** 100 requests a second for a second over one connection, each with request-id r1, r2, … */
+function pace(url: string, options: Partial<PacedOptions> = {}) {
+  return paced({
+    url,
+    rate: 100,
+    seconds: 1,
+    connections: 1,
+    body: "{}",
+    headers: { "content-type": "application/json" },
+    headersFor: (n) => ({ "request-id": `r${n}` }),
+    ...options,
+  });
+}
+
 describe("paced load generator", () => {
   it("times requests from when they were due, so one slow answer delays the ones queued behind it", async () => {
     const { url, seen } = await serverWithOneSlowAnswer(300);
     const samples: Array<{ due: number; latency: number }> = [];
-    const result = await paced({
-      url,
-      rate: 100,
-      seconds: 1,
-      connections: 1,
-      body: '{"a":1}',
-      headers: { "content-type": "application/json" },
-      headersFor: (n) => ({ "request-id": `r${n}` }),
-      onSample: (due, latency) => samples.push({ due, latency }),
-    });
+    const result = await pace(url, { onSample: (due, latency) => samples.push({ due, latency }) });
     expect(result).toMatchObject({ sent: 100, ok: 100, non2xx: 0, errors: 0 });
     expect(seen).toEqual(Array.from({ length: 100 }, (_, i) => `r${i + 1}`));
     // Requests due in the first 300 ms waited for the one connection: each is late by about the rest of
@@ -50,16 +55,7 @@ describe("paced load generator", () => {
 
   it("leaves the warm-up out of every figure", async () => {
     const { url, seen } = await serverWithOneSlowAnswer(300);
-    const result = await paced({
-      url,
-      rate: 100,
-      seconds: 1,
-      warmupSeconds: 1,
-      connections: 1,
-      body: "{}",
-      headers: { "content-type": "application/json" },
-      headersFor: (n) => ({ "request-id": `r${n}` }),
-    });
+    const result = await pace(url, { warmupSeconds: 1 });
     expect(seen.length).toBe(200);
     expect(result.sent).toBe(100);
     // The slow answer was the first warm-up request; the measured second never waited for it.
@@ -70,7 +66,7 @@ describe("paced load generator", () => {
     const { url } = await serverWithOneSlowAnswer(0);
     await new Promise<void>((resolve) => server!.close(() => resolve()));
     server = undefined;
-    const result = await paced({ url, rate: 50, seconds: 0.2, connections: 2, body: "{}", headers: {} });
+    const result = await pace(url, { rate: 50, seconds: 0.2, connections: 2 });
     expect(result).toMatchObject({ sent: 10, ok: 0, errors: 10 });
   });
 
