@@ -4,14 +4,16 @@
  * webhook route (signed Sentry event alerts, in-process), then `processor.drain()` timed per round.
  *
  *   npx tsx bench/ingest/drain.ts      (BENCH_DATABASE_URL or TEST_DATABASE_URL; BENCH_ROUND, default
- *                                       2000 deliveries per round; BENCH_ROUNDS, default 3)
+ *                                       2000 deliveries per round; BENCH_ROUNDS, default 3;
+ *                                       BENCH_PROFILE_DIR=dir writes a CPU profile of each drain alone)
  *
  * Two shapes: a storm (every delivery is the same alert: one anomaly, one incident, updated thousands of
  * times) and distinct alerts (every delivery its own Sentry issue across 20 services: an anomaly each).
  * The storm runs several rounds on the same rows, so a slowdown as the rows' history grows shows up.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { Session } from "node:inspector/promises";
 import path from "node:path";
 import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
@@ -28,6 +30,27 @@ import { REPO_ROOT } from "../../test/harness/process.ts";
 
 const ROUND = Number(process.env.BENCH_ROUND ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+
+/** Runs `work` under the V8 CPU profiler when BENCH_PROFILE_DIR is set (the posting is left out). */
+async function profiled<T>(label: string, work: () => Promise<T>): Promise<T> {
+  if (!PROFILE_DIR) return work();
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.start");
+  try {
+    return await work();
+  } finally {
+    const { profile } = await session.post("Profiler.stop");
+    await mkdir(PROFILE_DIR, { recursive: true });
+    await writeFile(
+      path.join(PROFILE_DIR, `${label.replace(/\W+/g, "-")}.cpuprofile`),
+      JSON.stringify(profile),
+    );
+    session.disconnect();
+  }
+}
 
 async function main() {
   const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
@@ -100,7 +123,7 @@ async function main() {
       }
       await new Promise((r) => setTimeout(r, 200));
       const started = performance.now();
-      const handled = await processor.drain();
+      const handled = await profiled(label, () => processor.drain());
       const seconds = (performance.now() - started) / 1000;
       const [left] = await db.ownerSql<{ n: number }[]>`
         select count(*)::int as n from deliveries where status <> 'processed'`;
