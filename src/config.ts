@@ -73,6 +73,11 @@ const envSchema = z.object({
   CAUSEWAY_INGEST_BUSY_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(100),
   /** The longest a stored delivery waits for normalization while the front door is busy. */
   CAUSEWAY_INGEST_MAX_DEFER_MS: durationMs.max(300_000).default(15_000),
+  /**
+   * After that wait, while webhooks still arrive fast, the fraction of the time in-process normalization
+   * may take (1: as much as it can).
+   */
+  CAUSEWAY_INGEST_BUSY_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
   CORS_ORIGINS: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: durationMs.max(60_000).default(10_000),
   CAUSEWAY_TRUST_PROXY: booleanish.default(false),
@@ -107,7 +112,7 @@ export interface Config {
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
   attribution: { patchCacheBytes: number };
   webhooks: { maxBodyBytes: number };
-  ingest: { busyPerSecond: number; maxDeferMs: number };
+  ingest: { busyPerSecond: number; maxDeferMs: number; busyShare: number };
   proxy: { timeoutMs: number };
   shutdownTimeoutMs: number;
   trustProxy: boolean;
@@ -183,7 +188,11 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     },
     attribution: { patchCacheBytes: e.CAUSEWAY_ATTRIBUTION_PATCH_CACHE_MB * 1024 * 1024 },
     webhooks: { maxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES },
-    ingest: { busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND, maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS },
+    ingest: {
+      busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND,
+      maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS,
+      busyShare: e.CAUSEWAY_INGEST_BUSY_SHARE,
+    },
     proxy: { timeoutMs: e.CAUSEWAY_PROXY_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     trustProxy: e.CAUSEWAY_TRUST_PROXY,

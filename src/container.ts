@@ -257,7 +257,7 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
             reportsOnCommitted(dc.resolve<ReportsDeps>(TOKENS.Reports)),
           ),
         },
-        { yieldTo: pressure, maxDeferMs: ingest.maxDeferMs },
+        { yieldTo: pressure, maxDeferMs: ingest.maxDeferMs, busyShare: ingest.busyShare },
       );
       const findTarget = cachedWebhookTargets(async (integrationId) => {
         const found = await store.getIntegrationForWebhook(db, integrationId);

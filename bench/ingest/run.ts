@@ -9,7 +9,8 @@
  * BENCH_WORKER picks where the deliveries are normalized: `in-process` (default: `serve`), `process` (`serve
  * --no-worker` plus a separate `worker` process, the split deployment) or `none` (`serve --no-worker` alone;
  * BENCH_NO_WORKER=1 is the same). BENCH_CPU_PROF=DIR profiles the server; BENCH_NODE_OPTIONS
- * is passed to both servers as NODE_OPTIONS (e.g. `--require` an event-loop-delay monitor, or GC flags).
+ * is passed to both servers as NODE_OPTIONS (e.g. `--require` an event-loop-delay monitor, or GC flags);
+ * CAUSEWAY_INGEST_* variables are passed to Causeway's processes.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
@@ -210,6 +211,12 @@ async function main() {
     CAUSEWAY_CHECKPOINT_KEY: keys.checkpointKey,
     LOG_LEVEL: "warn",
     DATABASE_POOL_MAX: "10",
+    // The ingest knobs (CAUSEWAY_INGEST_BUSY_SHARE, _MAX_DEFER_MS, _BUSY_PER_SECOND) pass through.
+    ...Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] => e[0].startsWith("CAUSEWAY_INGEST_") && e[1] !== undefined,
+      ),
+    ),
   };
   const causeway = start(
     [

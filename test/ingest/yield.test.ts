@@ -104,6 +104,67 @@ describe("delivery processor yields to the front door", async () => {
     expect(await delivery.status()).toBe("dead");
   });
 
+  it("past its bound under a busy front door, it keeps its share: processes everything and pauses between runs", async () => {
+    const first = await stored(new Date(Date.now() - 5_000));
+    const same = { orgId: first.orgId, integrationId: first.integrationId };
+    const rest = [];
+    for (let i = 0; i < 11; i++) rest.push(await stored(new Date(Date.now() - 4_000), "{}", same));
+    const paced = (busyShare: number, busy: boolean) => {
+      const processor = new DeliveryProcessor(
+        { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
+        {
+          pollMs: 50,
+          batch: 12,
+          perTransaction: 3,
+          yieldTo: { busy: () => busy },
+          maxDeferMs: 1_000,
+          busyShare,
+        },
+      );
+      processors.push(processor);
+      return processor;
+    };
+    const processor = paced(0.25, true);
+    processor.start();
+    const deadline = Date.now() + 10_000;
+    for (const d of [first, ...rest]) {
+      while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
+      expect(await d.status()).toBe("dead");
+    }
+    // Four runs of three, each followed by a pause of three times its length.
+    expect(processor.pausedForIngestMs).toBeGreaterThan(0);
+    await processor.stop();
+
+    // With the front door calm, or with pacing off, there is no pause.
+    for (const [share, busy] of [
+      [0.25, false],
+      [1, true],
+    ] as const) {
+      const more = [];
+      for (let i = 0; i < 6; i++) more.push(await stored(new Date(Date.now() - 4_000), "{}", same));
+      const other = paced(share, busy);
+      other.start();
+      for (const d of more) {
+        while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
+        expect(await d.status()).toBe("dead");
+      }
+      expect(other.pausedForIngestMs).toBe(0);
+      await other.stop();
+    }
+  });
+
+  it("rejects a share outside (0, 1]", () => {
+    for (const busyShare of [0, -0.5, 1.5, Number.NaN]) {
+      expect(
+        () =>
+          new DeliveryProcessor(
+            { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
+            { busyShare },
+          ),
+      ).toThrow(RangeError);
+    }
+  });
+
   it("drain() called directly (tests, replay) never yields", async () => {
     const delivery = await stored(new Date());
     const processor = new DeliveryProcessor(
