@@ -71,13 +71,13 @@ const envSchema = z.object({
     .default(1024 * 1024),
   /** Webhooks per second at which in-process normalization steps aside for the front door (0: never). */
   CAUSEWAY_INGEST_BUSY_PER_SECOND: z.coerce.number().int().min(0).max(1_000_000).default(100),
-  /** The longest a stored delivery waits for normalization while the front door is busy. */
+  /** The longest in-process normalization is put off while the front door is busy. */
   CAUSEWAY_INGEST_MAX_DEFER_MS: durationMs.max(300_000).default(15_000),
   /**
    * After that wait, while webhooks still arrive fast, the fraction of the time in-process normalization
    * may take (1: as much as it can).
    */
-  CAUSEWAY_INGEST_BUSY_SHARE: z.coerce.number().gt(0).max(1).default(0.5),
+  CAUSEWAY_INGEST_BUSY_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
   CORS_ORIGINS: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: durationMs.max(60_000).default(10_000),
   CAUSEWAY_TRUST_PROXY: booleanish.default(false),

@@ -302,7 +302,7 @@ export interface DeliveryProcessorOptions {
   /**
    * When given, the background drain steps aside while the webhook front door is busy, and resumes when
    * it calms down or when the oldest waiting delivery has waited `maxDeferMs` (so a sustained flood
-   * delays anomalies by at most that, never indefinitely).
+   * never stops normalization, it slows it: see `busyShare`).
    */
   yieldTo?: { busy(): boolean };
   maxDeferMs?: number;
@@ -338,7 +338,7 @@ export class DeliveryProcessor {
       perTransaction: 100,
       maxDeferMs: 15_000,
       deferCheckMs: 200,
-      busyShare: 0.5,
+      busyShare: 0.25,
       ...options,
     };
     if (!(this.options.busyShare > 0 && this.options.busyShare <= 1)) {
