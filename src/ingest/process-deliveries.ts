@@ -164,6 +164,7 @@ interface SignalRecord {
 /**
  * Inserts signal rows in one statement per chunk with a single JSON parameter: a multi-row VALUES list
  * would bind 15 parameters per row, and building and binding those cost more than the insert itself.
+ * The record's columns are listed in the insert's order (`select *` relies on it).
  */
 async function insertSignals(tx: OrgTx, records: readonly SignalRecord[]): Promise<void> {
   for (let i = 0; i < records.length; i += SIGNAL_INSERT_CHUNK) {
@@ -171,9 +172,7 @@ async function insertSignals(tx: OrgTx, records: readonly SignalRecord[]): Promi
     await tx.execute(sql`
       insert into signals (org_id, delivery_id, anomaly_id, kind, source, fingerprint, title, severity, status,
         service, environment, release, occurred_at, received_at, payload)
-      select org_id, delivery_id, anomaly_id, kind, source, fingerprint, title, severity, status,
-        service, environment, release, occurred_at, received_at, payload
-      from json_to_recordset(${chunk}::json) as r(org_id uuid, delivery_id uuid, anomaly_id uuid, kind text,
+      select * from json_to_recordset(${chunk}::json) as r(org_id uuid, delivery_id uuid, anomaly_id uuid, kind text,
         source text, fingerprint text, title text, severity text, status text, service text, environment text,
         release text, occurred_at timestamptz, received_at timestamptz, payload jsonb)`);
   }

@@ -96,6 +96,30 @@ describe("webhook ingest", async () => {
     const detail = await jsonOf(await t.request(`/api/v1/anomalies/${anomaly.id}`, { apiKey: s.apiKey }));
     expect(detail.signals).toHaveLength(1);
     expect(detail.signals[0]).toMatchObject({ deliveryId, status: "firing" });
+    // Every column of the stored signal row, as the bulk insert wrote it from the normalized Signal.
+    const [signalRow] = await withOrg(db, s.org.id, (tx) =>
+      tx.select().from(signals).where(eq(signals.deliveryId, deliveryId)),
+    );
+    expect(signalRow).toMatchObject({
+      orgId: s.org.id,
+      anomalyId: anomaly.id,
+      kind: "error",
+      source: "sentry",
+      fingerprint: anomaly.fingerprint,
+      severity: anomaly.severity,
+      status: "firing",
+      service: "checkout-api",
+      environment: "production",
+      release: "checkout-api@3f2c9d81a6b4e0c7d5f1a2b3c4d5e6f708192a3b",
+      occurredAt: new Date("2026-03-10T14:05:31.512Z"),
+      receivedAt: stored?.receivedAt,
+    });
+    expect(signalRow?.title).toMatch(/^TypeError: Cannot read properties of undefined/);
+    expect(signalRow?.payload).toMatchObject({
+      title: signalRow?.title,
+      occurredAt: "2026-03-10T14:05:31.512Z",
+      frames: anomaly.frames,
+    });
     const incident = await jsonOf(
       await t.request(`/api/v1/incidents/${anomaly.incidentId}`, { apiKey: s.apiKey }),
     );
