@@ -116,19 +116,36 @@ async function main() {
       return JSON.stringify(copy);
     };
 
+    // Write-ahead log written per delivery (cluster-wide, so run on an otherwise idle server): what the
+    // front door's insert costs and what normalizing costs, full-page images included.
+    const walNow = async () => {
+      const [w] = await adminSql<{ lsn: string; fpi: string }[]>`
+        select pg_current_wal_lsn()::text as lsn, (select wal_fpi::text from pg_stat_wal) as fpi`;
+      return w!;
+    };
+    const walBytes = async (from: { lsn: string }, to: { lsn: string }) => {
+      const [d] = await adminSql<{ n: string }[]>`select pg_wal_lsn_diff(${to.lsn}, ${from.lsn})::text as n`;
+      return Number(d!.n);
+    };
     const round = async (label: string, bodyOf: (i: number) => string) => {
+      const beforePost = await walNow();
       // Post in parallel batches (like concurrent senders), then drain with nothing else running.
       for (let i = 0; i < ROUND; i += 50) {
         await Promise.all(Array.from({ length: Math.min(50, ROUND - i) }, (_, k) => post(bodyOf(i + k))));
       }
       await new Promise((r) => setTimeout(r, 200));
+      const beforeDrain = await walNow();
       const started = performance.now();
       const handled = await profiled(label, () => processor.drain());
       const seconds = (performance.now() - started) / 1000;
       const [left] = await db.ownerSql<{ n: number }[]>`
         select count(*)::int as n from deliveries where status <> 'processed'`;
+      const afterDrain = await walNow();
+      const perDelivery = async (from: { lsn: string; fpi: string }, to: { lsn: string; fpi: string }) =>
+        `${((await walBytes(from, to)) / ROUND).toFixed(0)} B (${((Number(to.fpi) - Number(from.fpi)) / ROUND).toFixed(2)} page images)`;
       console.log(
         `${label.padEnd(22)} ${String(handled).padStart(6)} deliveries  ${seconds.toFixed(2).padStart(7)} s  ${(handled / seconds).toFixed(0).padStart(6)} /s  not processed: ${left?.n ?? "?"}`,
+        ` WAL per delivery: posting ${await perDelivery(beforePost, beforeDrain)}, normalizing ${await perDelivery(beforeDrain, afterDrain)}`,
       );
     };
     console.log(`normalization throughput, ${ROUND} deliveries per round, node ${process.version}`);

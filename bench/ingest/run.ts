@@ -14,7 +14,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
@@ -52,6 +52,65 @@ interface RunResult {
   errors: number;
   /** Time after the run until every delivery it acknowledged was normalized (worker in the server). */
   drainMs?: number;
+  /** paced only: CPU time per request of the server's processes, and of every Postgres process, ms. */
+  cpuPerRequest?: { server: number; postgres: number };
+}
+
+const CLOCK_TICKS_PER_MS = 100 / 1000; // USER_HZ is 100 on Linux
+
+/** CPU time (user + system) of these processes and their descendants so far, ms; undefined without /proc. */
+async function cpuMs(roots: number[]): Promise<number | undefined> {
+  let total = 0;
+  const seen = new Set<number>();
+  const visit = async (pid: number): Promise<void> => {
+    if (seen.has(pid)) return;
+    seen.add(pid);
+    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+    if (!stat) return;
+    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_MS;
+    const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+    for (const tid of tasks) {
+      const children = await readFile(`/proc/${pid}/task/${tid}/children`, "utf8").catch(() => "");
+      for (const child of children.split(" ").filter(Boolean)) await visit(Number(child));
+    }
+  };
+  try {
+    await readdir("/proc/self");
+  } catch {
+    return undefined;
+  }
+  for (const pid of roots) await visit(pid);
+  return total;
+}
+
+/** The pids of the Postgres server's processes on this machine (its backends do the inserts). */
+async function postgresPids(): Promise<number[]> {
+  const pids: number[] = [];
+  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
+    if (comm.trim() === "postgres") pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/** Runs `work` (one paced row of `requests` requests) and adds the CPU it cost the server and Postgres. */
+async function withCpu(
+  serverPids: number[],
+  requests: number,
+  work: () => Promise<RunResult>,
+): Promise<RunResult> {
+  const pg = await postgresPids();
+  const [server0, pg0] = [await cpuMs(serverPids), await cpuMs(pg)];
+  const result = await work();
+  const [server1, pg1] = [await cpuMs(serverPids), await cpuMs(pg)];
+  if (server0 === undefined || server1 === undefined || pg0 === undefined || pg1 === undefined) return result;
+  return {
+    ...result,
+    cpuPerRequest: { server: (server1 - server0) / requests, postgres: (pg1 - pg0) / requests },
+  };
 }
 
 async function run(
@@ -302,9 +361,23 @@ async function main() {
   const halfPeak = fixedRate || Math.max(1, Math.floor(peak / 2));
   // The latency target is measured open loop (paced.ts): requests due every 1000 / rate ms over 50
   // keep-alive sockets, each timed from when it was due.
-  results.push(await drained(await runPaced("causeway@half-peak", cwUrl, body, signature, 50, halfPeak)));
+  // CPU per request counts the warm-up's requests too, and for the default shape the worker's share of
+  // normalizing them while the row runs (the drain afterwards is left out).
+  const pacedRequests = halfPeak * (SECONDS + WARMUP_SECONDS);
+  const causewayPids = [causeway.pid!, ...(worker ? [worker.pid!] : [])];
+  results.push(
+    await drained(
+      await withCpu(causewayPids, pacedRequests, () =>
+        runPaced("causeway@half-peak", cwUrl, body, signature, 50, halfPeak),
+      ),
+    ),
+  );
   // The bare reference at the same rate: what this machine's tail latency is with nothing but the write.
-  results.push(await runPaced("reference@same-rate", refUrl, body, signature, 50, halfPeak));
+  results.push(
+    await withCpu([reference.pid!], pacedRequests, () =>
+      runPaced("reference@same-rate", refUrl, body, signature, 50, halfPeak),
+    ),
+  );
   // autocannon's own fixed-rate mode, for comparison (see paced.ts for what it measures instead): once as
   // it reports by default, once without its coordinated-omission correction.
   results.push(await causewayRun("causeway@half-peak", 50, halfPeak));
@@ -327,6 +400,11 @@ async function main() {
       r.drainMs === undefined ? "-" : Number.isFinite(r.drainMs) ? (r.drainMs / 1000).toFixed(1) : "limit";
     console.log(
       `${r.target.padEnd(20)} ${r.generator.padEnd(16)} ${String(r.connections).padStart(5)} ${String(r.rate ?? "max").padStart(6)} ${String(r.rps).padStart(11)} ${String(r.p50).padStart(8)} ${String(r.p99).padStart(8)} ${String(r.max ?? "-").padStart(8)} ${String(r.non2xx).padStart(9)} ${String(r.errors).padStart(7)} ${drainS.padStart(9)}`,
+    );
+  }
+  for (const r of results.filter((r) => r.cpuPerRequest)) {
+    console.log(
+      `${r.target}: CPU per request ${r.cpuPerRequest!.server.toFixed(3)} ms in the server, ${r.cpuPerRequest!.postgres.toFixed(3)} ms in Postgres`,
     );
   }
   const target = results.find((r) => r.target === "causeway@half-peak" && r.generator === "paced")!;

@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import type { Sql } from "postgres";
 
 export interface NewDelivery {
@@ -46,6 +47,7 @@ export class DeliveryWriter {
   private readonly maxConcurrentFlushes = 2;
   private closed = false;
   private readonly idle: Array<() => void> = [];
+  private utf8Database: Promise<boolean> | undefined;
 
   constructor(
     private readonly sql: Sql,
@@ -98,23 +100,31 @@ export class DeliveryWriter {
   }
 
   private async insert(rows: NewDelivery[]): Promise<WriteResult[]> {
-    const values = rows.map((d) => ({
-      id: d.id,
-      org_id: d.orgId,
-      integration_id: d.integrationId,
-      provider: d.provider,
-      delivery_key: d.deliveryKey,
-      // ISO text: drizzle replaces postgres.js's Date serializer on clients it wraps.
-      received_at: d.receivedAt.toISOString(),
-      headers: JSON.stringify(d.headers),
-      content_type: d.contentType,
-      body: d.body,
-    }));
+    const asText = await this.textBodies();
+    const params: (string | Buffer | null)[] = [];
+    for (const d of rows) {
+      // A UTF-8 body without NUL (every JSON webhook) goes as text and becomes bytes again in Postgres
+      // (convert_to), exactly as received: half the bytes of the hex text a bytea parameter is sent as,
+      // and no 2× string to build and hold while the insert runs. Anything else goes as bytea.
+      const text = asText && isUtf8(d.body) && !d.body.includes(0);
+      params.push(
+        d.id,
+        d.orgId,
+        d.integrationId,
+        d.provider,
+        d.deliveryKey,
+        // ISO text: the column's type decides how Postgres reads it.
+        d.receivedAt.toISOString(),
+        JSON.stringify(d.headers),
+        d.contentType,
+        text ? d.body.toString("utf8") : null,
+        text ? null : d.body,
+      );
+    }
     // One autocommit statement (one round trip): when it returns, the new rows are durable.
-    const inserted = await this.sql<{ id: string }[]>`
-      insert into deliveries ${this.sql(values)}
-      on conflict (integration_id, delivery_key) do nothing
-      returning id`;
+    const inserted = await this.sql.unsafe<{ id: string }[]>(insertText(rows.length), params, {
+      prepare: true,
+    });
     const fresh = new Set(inserted.map((r) => r.id));
     // Replays (same delivery key as a stored delivery, or twice in this batch) resolve to the original.
     // The original is committed by now: a conflicting insert waits for the row's transaction to end.
@@ -137,6 +147,22 @@ export class DeliveryWriter {
     );
   }
 
+  /**
+   * Whether bodies may be sent as text: only when the database stores text as UTF-8, so that text →
+   * convert_to(…, 'UTF8') gives back the very bytes received. Asked once.
+   */
+  private textBodies(): Promise<boolean> {
+    this.utf8Database ??= this.sql<
+      { encoding: string }[]
+    >`select current_setting('server_encoding') as encoding`
+      .then(([row]) => row?.encoding === "UTF8")
+      .catch(() => {
+        this.utf8Database = undefined;
+        return false;
+      });
+    return this.utf8Database;
+  }
+
   /** Writes what is queued and refuses new work (graceful shutdown). */
   async close(): Promise<void> {
     this.closed = true;
@@ -148,4 +174,26 @@ export class DeliveryWriter {
     if (this.inFlight === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idle.push(resolve));
   }
+}
+
+const COLUMNS = 10;
+const insertTexts = new Map<number, string>();
+
+/** The insert for `n` rows, ten parameters each (the body as text or as bytea, the other one null). */
+function insertText(n: number): string {
+  let text = insertTexts.get(n);
+  if (text) return text;
+  const rows: string[] = [];
+  for (let r = 0; r < n; r++) {
+    const p = (k: number) => `$${r * COLUMNS + k}`;
+    rows.push(
+      `(${p(1)}, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)}, ${p(8)}, coalesce(convert_to(${p(9)}, 'UTF8'), ${p(10)}))`,
+    );
+  }
+  text = `insert into deliveries (id, org_id, integration_id, provider, delivery_key, received_at, headers, content_type, body)
+    values ${rows.join(", ")}
+    on conflict (integration_id, delivery_key) do nothing
+    returning id`;
+  insertTexts.set(n, text);
+  return text;
 }

@@ -41,6 +41,29 @@ describe("delivery writer (group commit)", async () => {
     await writer.close();
   });
 
+  it("stores every body byte for byte: UTF-8 text, invalid UTF-8, NUL bytes, empty, in one batch", async () => {
+    const { org, make } = await setup();
+    const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 5 });
+    const bodies = {
+      utf8: Buffer.from('{"title":"Café ☕ — 🚨 naïve \\u0000 \\"q\\""}', "utf8"),
+      invalid: Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0xff, 0xfe, 0xc3, 0x7d]),
+      nul: Buffer.from([0x7b, 0x00, 0x7d]),
+      bom: Buffer.from([0xef, 0xbb, 0xbf, 0x7b, 0x7d]),
+      empty: Buffer.alloc(0),
+      backslashes: Buffer.from("\\x41 \\\\ '\\'", "utf8"),
+    };
+    const written = Object.entries(bodies).map(([key, body]) => ({ ...make(key), body }));
+    const results = await Promise.all(written.map((d) => writer.write(d)));
+    expect(results.every((r) => !r.duplicate)).toBe(true);
+    const stored = await withOrg(db, org.id, (tx) => tx.select().from(deliveries));
+    expect(stored).toHaveLength(written.length);
+    for (const [key, body] of Object.entries(bodies)) {
+      const row = stored.find((d) => d.deliveryKey === key);
+      expect(row?.body.equals(body), key).toBe(true);
+    }
+    await writer.close();
+  });
+
   it("resolves a replay to the original delivery, within a batch and across batches", async () => {
     const { org, make } = await setup();
     const writer = new DeliveryWriter(db.ownerSql, { maxBatch: 10, maxDelayMs: 5 });

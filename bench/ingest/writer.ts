@@ -1,0 +1,94 @@
+/**
+ * The front door's durable write alone: deliveries through the group-commit writer (DeliveryWriter) from
+ * 200 concurrent callers, with no HTTP in the way, reporting rows/s and the CPU each row costs in this
+ * process and in Postgres (every `postgres` process on the machine, so run it on an otherwise idle server).
+ *
+ *   npx tsx bench/ingest/writer.ts      (BENCH_DATABASE_URL or TEST_DATABASE_URL; BENCH_ROWS per round,
+ *                                        default 20000; BENCH_ROUNDS, default 3)
+ */
+import { randomUUID } from "node:crypto";
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import postgres from "postgres";
+import { createDatabase } from "../../db/client.ts";
+import { runMigrations } from "../../db/migrate.ts";
+import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
+import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
+import { withDatabase } from "../../test/harness/database-url.ts";
+import { REPO_ROOT } from "../../test/harness/process.ts";
+
+const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const CALLERS = 200;
+
+/** CPU time of every Postgres process so far, ms (Linux /proc; USER_HZ 100). */
+async function postgresCpuMs(): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
+    if (comm.trim() !== "postgres") continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    total += (Number(fields[11]) + Number(fields[12])) * 10;
+  }
+  return total;
+}
+
+async function main() {
+  const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  if (!admin) throw new Error("set BENCH_DATABASE_URL or TEST_DATABASE_URL");
+  const name = `causeway_writer_${Date.now().toString(36)}`;
+  const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
+  await adminSql.unsafe(`create database ${name}`);
+  try {
+    const url = withDatabase(admin, name);
+    await runMigrations(url, "causeway_app");
+    const db = createDatabase({ url, appRole: "causeway_app", poolMax: 10 });
+    const { org } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
+    const [integration] = await db.ownerSql<{ id: string }[]>`
+      insert into integrations (org_id, provider, name) values (${org.id}, 'sentry', 'bench') returning id`;
+    const body = await readFile(
+      path.join(REPO_ROOT, "integrations/sentry/fixtures/event-alert-triggered.json"),
+    );
+    console.log(`delivery writer, ${ROWS} rows per round of ${body.length} bytes, ${CALLERS} callers`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      const writer = new DeliveryWriter(db.ownerSql);
+      const cpu0 = process.cpuUsage();
+      const pg0 = await postgresCpuMs();
+      const started = performance.now();
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: CALLERS }, async () => {
+          while (sent < ROWS) {
+            sent++;
+            await writer.write({
+              id: randomUUID(),
+              orgId: org.id,
+              integrationId: integration!.id,
+              provider: "sentry",
+              deliveryKey: randomUUID(),
+              receivedAt: new Date(),
+              headers: { "content-type": "application/json", "sentry-hook-resource": "event_alert" },
+              contentType: "application/json",
+              body: Buffer.from(body),
+            });
+          }
+        }),
+      );
+      const seconds = (performance.now() - started) / 1000;
+      const cpu = process.cpuUsage(cpu0);
+      const pg = (await postgresCpuMs()) - pg0;
+      console.log(
+        `round ${round}: ${(ROWS / seconds).toFixed(0)} rows/s  node ${((cpu.user + cpu.system) / ROWS).toFixed(1)} µs/row  postgres ${((pg * 1000) / ROWS).toFixed(1)} µs/row`,
+      );
+      await writer.close();
+    }
+    await db.close();
+  } finally {
+    await adminSql.unsafe(`drop database if exists ${name} with (force)`);
+    await adminSql.end();
+  }
+}
+
+await main();
