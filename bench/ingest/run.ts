@@ -58,18 +58,25 @@ interface RunResult {
 
 const CLOCK_TICKS_PER_MS = 100 / 1000; // USER_HZ is 100 on Linux
 
-/** CPU time (user + system) of these processes and their descendants so far, ms; undefined without /proc. */
+/** CPU time (user + system) of one process so far, ms; undefined if it is gone (or there is no /proc). */
+async function processCpuMs(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (!stat) return undefined;
+  // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_MS;
+}
+
+/** CPU time of these processes and their descendants so far, ms; undefined without /proc. */
 async function cpuMs(roots: number[]): Promise<number | undefined> {
   let total = 0;
   const seen = new Set<number>();
   const visit = async (pid: number): Promise<void> => {
     if (seen.has(pid)) return;
     seen.add(pid);
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-    if (!stat) return;
-    // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_MS;
+    const ms = await processCpuMs(pid);
+    if (ms === undefined) return;
+    total += ms;
     const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
     for (const tid of tasks) {
       const children = await readFile(`/proc/${pid}/task/${tid}/children`, "utf8").catch(() => "");
@@ -85,15 +92,24 @@ async function cpuMs(roots: number[]): Promise<number | undefined> {
   return total;
 }
 
-/** The pids of the Postgres server's processes on this machine (its backends do the inserts). */
-async function postgresPids(): Promise<number[]> {
-  const pids: number[] = [];
+/** CPU time so far of each Postgres server process on this machine (its backends do the inserts), ms. */
+async function postgresCpu(): Promise<Map<number, number>> {
+  const byPid = new Map<number, number>();
   for (const entry of await readdir("/proc").catch(() => [] as string[])) {
     if (!/^\d+$/.test(entry)) continue;
     const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
-    if (comm.trim() === "postgres") pids.push(Number(entry));
+    if (comm.trim() !== "postgres") continue;
+    const ms = await processCpuMs(Number(entry));
+    if (ms !== undefined) byPid.set(Number(entry), ms);
   }
-  return pids;
+  return byPid;
+}
+
+/** CPU spent between two readings by the processes in both (one that exited meanwhile is left out). */
+function spentBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? ms);
+  return total;
 }
 
 /** Runs `work` (one paced row of `requests` requests) and adds the CPU it cost the server and Postgres. */
@@ -102,14 +118,13 @@ async function withCpu(
   requests: number,
   work: () => Promise<RunResult>,
 ): Promise<RunResult> {
-  const pg = await postgresPids();
-  const [server0, pg0] = [await cpuMs(serverPids), await cpuMs(pg)];
+  const [server0, pg0] = [await cpuMs(serverPids), await postgresCpu()];
   const result = await work();
-  const [server1, pg1] = [await cpuMs(serverPids), await cpuMs(pg)];
-  if (server0 === undefined || server1 === undefined || pg0 === undefined || pg1 === undefined) return result;
+  const [server1, pg1] = [await cpuMs(serverPids), await postgresCpu()];
+  if (server0 === undefined || server1 === undefined) return result;
   return {
     ...result,
-    cpuPerRequest: { server: (server1 - server0) / requests, postgres: (pg1 - pg0) / requests },
+    cpuPerRequest: { server: (server1 - server0) / requests, postgres: spentBetween(pg0, pg1) / requests },
   };
 }
 
