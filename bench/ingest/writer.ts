@@ -7,7 +7,7 @@
  *                                        default 20000; BENCH_ROUNDS, default 3)
  */
 import { randomUUID } from "node:crypto";
-import { readdir, readFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
@@ -16,24 +16,11 @@ import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
 import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
 import { withDatabase } from "../../test/harness/database-url.ts";
 import { REPO_ROOT } from "../../test/harness/process.ts";
+import { postgresCpu, spentBetween } from "./cpu.ts";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CALLERS = 200;
-
-/** CPU time of every Postgres process so far, ms (Linux /proc; USER_HZ 100). */
-async function postgresCpuMs(): Promise<number> {
-  let total = 0;
-  for (const entry of await readdir("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
-    if (comm.trim() !== "postgres") continue;
-    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    total += (Number(fields[11]) + Number(fields[12])) * 10;
-  }
-  return total;
-}
 
 async function main() {
   const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
@@ -55,7 +42,7 @@ async function main() {
     for (let round = 1; round <= ROUNDS; round++) {
       const writer = new DeliveryWriter(db.ownerSql);
       const cpu0 = process.cpuUsage();
-      const pg0 = await postgresCpuMs();
+      const pg0 = await postgresCpu();
       const started = performance.now();
       let sent = 0;
       await Promise.all(
@@ -78,7 +65,7 @@ async function main() {
       );
       const seconds = (performance.now() - started) / 1000;
       const cpu = process.cpuUsage(cpu0);
-      const pg = (await postgresCpuMs()) - pg0;
+      const pg = spentBetween(pg0, await postgresCpu());
       console.log(
         `round ${round}: ${(ROWS / seconds).toFixed(0)} rows/s  node ${((cpu.user + cpu.system) / ROWS).toFixed(1)} µs/row  postgres ${((pg * 1000) / ROWS).toFixed(1)} µs/row`,
       );
