@@ -15,6 +15,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { isUniqueViolation, type OrgTx } from "../../db/client.ts";
 import { type Change, type ChangedFile, changes, changeTickets } from "../../db/schema/index.ts";
+import { clipText } from "../storable-text.ts";
 import { isDocsOrTestsOnly } from "./git-history.ts";
 
 export type ChangeSource = "git" | "webhook" | "api";
@@ -51,7 +52,7 @@ export interface ChangeRecord {
 export type ChangeValues = Omit<typeof changes.$inferInsert, "id" | "orgId" | "repositoryId" | "createdAt">;
 
 const truncate = (text: string | null | undefined, max: number) =>
-  text == null ? null : text.length > max ? text.slice(0, max) : text;
+  text == null ? null : clipText(text, max);
 
 /** A GitHub noreply address names the login: `12345+octocat@users.noreply.github.com`. */
 export function loginFromEmail(email: string | null | undefined): string | null {

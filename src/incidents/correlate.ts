@@ -2,6 +2,7 @@ import { and, desc, eq, gte, inArray, isNull, ne, or, sql } from "drizzle-orm";
 import type { OrgTx } from "../../db/client.ts";
 import { type Anomaly, anomalies, type Incident, incidents } from "../../db/schema/incidents.ts";
 import type { Severity, Signal } from "../../integrations/core/types.ts";
+import { clipText } from "../storable-text.ts";
 
 export const DEFAULT_INCIDENT_WINDOW_MS = 30 * 60 * 1000;
 
@@ -120,7 +121,7 @@ async function createAnomaly(
       fingerprint: signal.fingerprint,
       kind: signal.kind,
       source: signal.source,
-      title: signal.title.slice(0, 500),
+      title: clipText(signal.title, 500),
       severity: signal.severity,
       status: "open",
       service: signal.service ?? null,
@@ -128,7 +129,8 @@ async function createAnomaly(
       release: signal.release ?? null,
       commitSha: signal.commitSha ?? null,
       errorType: signal.errorType ?? null,
-      message: signal.message?.slice(0, 4000) ?? null,
+      message:
+        signal.message === undefined || signal.message === null ? null : clipText(signal.message, 4000),
       frames: signal.frames.slice(0, 100),
       labels: signal.labels,
       firstSeenAt: signal.occurredAt,

@@ -5,6 +5,7 @@ import { deliveries } from "../../db/schema/deliveries.ts";
 import { integrations } from "../../db/schema/integrations.ts";
 import type { NormalizeResult, Provider, ProviderId, Signal } from "../../integrations/core/types.ts";
 import { type AppliedSignal, SignalFolder } from "../incidents/correlate.ts";
+import { clipText, makeStorable, storableString } from "../storable-text.ts";
 
 const MAX_ATTEMPTS = 5;
 const ALERT_KINDS = new Set<Signal["kind"]>(["error", "metric", "log"]);
@@ -114,9 +115,16 @@ function decide(
     config: integration.config,
     receivedAt: row.receivedAt,
   });
-  if (!result.ok) return { status: "dead", reason: result.reason.slice(0, 500) };
-  if ("ignored" in result && result.ignored) return { status: "ignored", eventType: result.eventType };
-  return { status: "processed", eventType: result.eventType, signals: result.signals };
+  if (!result.ok) return { status: "dead", reason: storableString(clipText(result.reason, 500)) };
+  if ("ignored" in result && result.ignored) {
+    return { status: "ignored", eventType: storableString(result.eventType) };
+  }
+  // Strings Postgres cannot store (NUL, unpaired surrogates) would fail every attempt: replaced here.
+  return {
+    status: "processed",
+    eventType: storableString(result.eventType),
+    signals: result.signals.map((signal) => makeStorable(signal)),
+  };
 }
 
 /**
@@ -131,7 +139,7 @@ function signalRowOf(orgId: string, row: Delivery, signal: Signal, anomalyId: st
     kind: signal.kind,
     source: signal.source,
     fingerprint: signal.fingerprint,
-    title: signal.title.slice(0, 500),
+    title: clipText(signal.title, 500),
     severity: signal.severity,
     status: signal.status,
     service: signal.service ?? null,

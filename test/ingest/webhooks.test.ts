@@ -268,6 +268,50 @@ describe("webhook ingest", async () => {
     expect(refused.status).toBe(409);
   });
 
+  it("processes a payload whose strings hold NUL or a lone surrogate (Postgres text cannot), replacing them", async () => {
+    const s = await sentryIntegration();
+    const event = JSON.parse(EVENT_ALERT);
+    // Legal JSON, and it reaches the stored signal's title, its payload and the anomaly: Postgres text and
+    // jsonb refuse U+0000 and unpaired surrogates.
+    event.data.event.title = "TypeError: bad\u0000byte \ud800 half a pair — 🚨 kept";
+    event.data.event.culprit = "checkout\u0000.ts";
+    event.data.event.exception.values[0].stacktrace.frames[0].filename = "src/\udfffcart.ts";
+    const body = JSON.stringify(event);
+    const res = await post(s.integrationId, body, sentryHeaders(s.secret, body, "event_alert", "nul-1"));
+    expect(res.status).toBe(202);
+    const { deliveryId } = await jsonOf(res);
+    await t.processDeliveries();
+    const [row] = await withOrg(db, s.org.id, (tx) =>
+      tx.select().from(deliveries).where(eq(deliveries.id, deliveryId)),
+    );
+    expect(row).toMatchObject({ status: "processed", attempts: 1, signalCount: 1 });
+    // The raw delivery keeps the bytes as received.
+    expect(row?.body.toString("utf8")).toBe(body);
+    const [signal] = await withOrg(db, s.org.id, (tx) =>
+      tx.select().from(signals).where(eq(signals.deliveryId, deliveryId)),
+    );
+    expect(signal?.title).toBe("TypeError: bad\ufffdbyte \ufffd half a pair — 🚨 kept");
+    expect(JSON.stringify(signal?.payload)).not.toMatch(/\\u0000|\\ud[89a-f]/i);
+    const [anomaly] = await withOrg(db, s.org.id, (tx) =>
+      tx.select().from(anomalies).where(eq(anomalies.id, signal!.anomalyId!)),
+    );
+    expect(anomaly?.title).toBe(signal?.title);
+
+    // A title clipped to 500 UTF-16 units must not keep half of an emoji that straddles the cut.
+    const long = JSON.parse(EVENT_ALERT);
+    long.data.event.title = `${"x".repeat(499)}🚨 after the cut`;
+    long.data.event.issue_id = "7700000001";
+    const longBody = JSON.stringify(long);
+    const second = await jsonOf(
+      await post(s.integrationId, longBody, sentryHeaders(s.secret, longBody, "event_alert", "nul-2")),
+    );
+    await t.processDeliveries();
+    const [clipped] = await withOrg(db, s.org.id, (tx) =>
+      tx.select().from(signals).where(eq(signals.deliveryId, second.deliveryId)),
+    );
+    expect(clipped?.title).toBe("x".repeat(499));
+  });
+
   it("stores and acknowledges unknown event types without error", async () => {
     const s = await sentryIntegration();
     const body = JSON.stringify({ action: "created", installation: { uuid: "x" }, data: { comment: "hi" } });
