@@ -199,7 +199,11 @@ describe("delivery processor yields to the front door", async () => {
     };
     const first = await stored(new Date(Date.now() - 3_000), JSON.stringify({ title: "one" }));
     const same = { orgId: first.orgId, integrationId: first.integrationId };
-    const broken = await stored(new Date(Date.now() - 2_000), JSON.stringify({ title: "bad", ancient: true }), same);
+    const broken = await stored(
+      new Date(Date.now() - 2_000),
+      JSON.stringify({ title: "bad", ancient: true }),
+      same,
+    );
     const third = await stored(new Date(Date.now() - 1_000), JSON.stringify({ title: "three" }), same);
     const processor = new DeliveryProcessor(
       { db, providers: { ...PROVIDERS, sentry: provider }, logger: pino({ level: "silent" }) },
