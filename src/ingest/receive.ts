@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Provider, ProviderId } from "../../integrations/core/types.ts";
 import { AppError, NotFoundError } from "../errors.ts";
+import { uuidv7 } from "../uuid7.ts";
 import type { DeliveryWriter, WriteResult } from "./delivery-writer.ts";
 import { redactHeaders } from "./headers.ts";
 import { jsonKind } from "./json-kind.ts";
@@ -96,7 +97,7 @@ export async function receiveWebhook(deps: ReceiveDeps, input: ReceiveInput): Pr
     ? verdict.deliveryKey.slice(0, 200)
     : `sha256:${createHash("sha256").update(input.rawBody).digest("hex")}`;
   const result = await deps.writer.write({
-    id: randomUUID(),
+    id: uuidv7(),
     orgId: target.orgId,
     integrationId: target.integrationId,
     provider: providerId,
