@@ -14,15 +14,13 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
-import { runMigrations } from "../../db/migrate.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
 import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
 import { uuidv7 } from "../../src/uuid7.ts";
-import { withDatabase } from "../../test/harness/database-url.ts";
 import { REPO_ROOT } from "../../test/harness/process.ts";
 import { postgresCpu, spentBetween } from "./cpu.ts";
+import { withScratchDatabase } from "./scratch-database.ts";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 20_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -30,14 +28,7 @@ const CALLERS = 200;
 const newId = process.env.BENCH_IDS === "v4" ? () => randomUUID() : () => uuidv7();
 
 async function main() {
-  const admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
-  if (!admin) throw new Error("set BENCH_DATABASE_URL or TEST_DATABASE_URL");
-  const name = `causeway_writer_${Date.now().toString(36)}`;
-  const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
-  await adminSql.unsafe(`create database ${name}`);
-  try {
-    const url = withDatabase(admin, name);
-    await runMigrations(url, "causeway_app");
+  await withScratchDatabase("causeway_writer", async ({ url, adminSql }) => {
     const db = createDatabase({ url, appRole: "causeway_app", poolMax: 10 });
     const { org } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
     const [integration] = await db.ownerSql<{ id: string }[]>`
@@ -85,10 +76,7 @@ async function main() {
       await writer.close();
     }
     await db.close();
-  } finally {
-    await adminSql.unsafe(`drop database if exists ${name} with (force)`);
-    await adminSql.end();
-  }
+  });
 }
 
 await main();

@@ -129,8 +129,7 @@ async function createAnomaly(
       release: signal.release ?? null,
       commitSha: signal.commitSha ?? null,
       errorType: signal.errorType ?? null,
-      message:
-        signal.message === undefined || signal.message === null ? null : clipText(signal.message, 4000),
+      message: signal.message == null ? null : clipText(signal.message, 4000),
       frames: signal.frames.slice(0, 100),
       labels: signal.labels,
       firstSeenAt: signal.occurredAt,
