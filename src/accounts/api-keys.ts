@@ -1,4 +1,4 @@
-import { and, desc, eq, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { withOrg } from "../../db/client.ts";
 import { apiKeys } from "../../db/schema/index.ts";
@@ -6,7 +6,7 @@ import { ROLES } from "../../db/schema/memberships.ts";
 import { hasRole, type OrgContext, type Role, requireRole } from "../context.ts";
 import { ForbiddenError, fieldErrorsFromZod, NotFoundError, ValidationError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
-import type { Cursor } from "../http/pagination.ts";
+import { afterCursor, type Cursor } from "../http/pagination.ts";
 import { generateApiKey } from "./api-key-format.ts";
 import type { AccountsDeps } from "./deps.ts";
 
@@ -119,12 +119,7 @@ export async function listApiKeys(
       .where(
         and(
           query.activeOnly ? isNull(apiKeys.revokedAt) : undefined,
-          query.after
-            ? or(
-                lt(apiKeys.createdAt, query.after.at),
-                and(eq(apiKeys.createdAt, query.after.at), lt(apiKeys.id, query.after.id)),
-              )
-            : undefined,
+          afterCursor(query.after, apiKeys.createdAt, apiKeys.id, "desc"),
         ),
       )
       .orderBy(desc(apiKeys.createdAt), desc(apiKeys.id))

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { and, desc, eq, gt, isNull, lt, or } from "drizzle-orm";
+import { and, desc, eq, gt, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { withOrg } from "../../db/client.ts";
 import { invitations, memberships, users } from "../../db/schema/index.ts";
@@ -14,7 +14,7 @@ import {
   ValidationError,
 } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
-import type { Cursor } from "../http/pagination.ts";
+import { afterCursor, type Cursor } from "../http/pagination.ts";
 import { type AccountsDeps, type ClientMeta, INVITATION_TTL_MS } from "./deps.ts";
 import { generateOpaqueToken, hashOpaqueToken, isOpaqueToken } from "./opaque-token.ts";
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from "./password.ts";
@@ -122,12 +122,7 @@ export async function listInvitations(
           isNull(invitations.acceptedAt),
           isNull(invitations.revokedAt),
           gt(invitations.expiresAt, now),
-          query.after
-            ? or(
-                lt(invitations.createdAt, query.after.at),
-                and(eq(invitations.createdAt, query.after.at), lt(invitations.id, query.after.id)),
-              )
-            : undefined,
+          afterCursor(query.after, invitations.createdAt, invitations.id, "desc"),
         ),
       )
       .orderBy(desc(invitations.createdAt), desc(invitations.id))

@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, inArray, isNull, or } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull } from "drizzle-orm";
 import { z } from "zod";
 import { type OrgTx, withOrg } from "../../db/client.ts";
 import { apiKeys, memberships, sessions, users } from "../../db/schema/index.ts";
@@ -6,7 +6,7 @@ import { ROLES } from "../../db/schema/memberships.ts";
 import { hasRole, type OrgContext, type Role, requireRole } from "../context.ts";
 import { AppError, ForbiddenError, fieldErrorsFromZod, NotFoundError, ValidationError } from "../errors.ts";
 import { appendAudit } from "../evidence/audit.ts";
-import type { Cursor } from "../http/pagination.ts";
+import { afterCursor, type Cursor } from "../http/pagination.ts";
 import type { AccountsDeps } from "./deps.ts";
 
 export interface MemberView {
@@ -35,14 +35,7 @@ export async function listMembers(
       })
       .from(memberships)
       .innerJoin(users, eq(users.id, memberships.userId))
-      .where(
-        query.after
-          ? or(
-              gt(memberships.createdAt, query.after.at),
-              and(eq(memberships.createdAt, query.after.at), gt(memberships.userId, query.after.id)),
-            )
-          : undefined,
-      )
+      .where(afterCursor(query.after, memberships.createdAt, memberships.userId, "asc"))
       .orderBy(asc(memberships.createdAt), asc(memberships.userId))
       .limit(query.limit + 1),
   );

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { isUniqueViolation, type OrgTx } from "../../db/client.ts";
-import type { AuditEntry } from "../../db/schema/audit-log.ts";
 import { canonicalizeToBytes } from "./canonical-json.ts";
+import { canonicalEntryOf, type EntryFields } from "./entry.ts";
 import {
   copyHash,
   HASH_BYTES,
@@ -14,39 +14,14 @@ import {
 } from "./merkle.ts";
 
 /**
- * The canonical bytes of an audit entry, the leaf of the org's Merkle tree: RFC 8785 JSON of a fixed
- * object (version, org, seq as a decimal string, time as RFC 3339 with milliseconds, actor, action,
- * subject, data, request id). docs/evidence.md documents it; offline verifiers recompute it from a row.
+ * The canonical bytes of an audit entry, the leaf of the org's Merkle tree: RFC 8785 JSON of the fixed
+ * object `canonicalEntryOf` builds. docs/evidence.md documents it; offline verifiers recompute it from a row.
  */
-export function canonicalEntryBytes(
-  entry: Pick<
-    AuditEntry,
-    | "orgId"
-    | "seq"
-    | "at"
-    | "actorKind"
-    | "actorId"
-    | "action"
-    | "subjectType"
-    | "subjectId"
-    | "data"
-    | "requestId"
-  >,
-): Uint8Array {
-  return canonicalizeToBytes({
-    v: 1,
-    org: entry.orgId,
-    seq: entry.seq.toString(),
-    at: entry.at.toISOString(),
-    actor: { kind: entry.actorKind, id: entry.actorId },
-    action: entry.action,
-    subject: { type: entry.subjectType, id: entry.subjectId ?? null },
-    data: entry.data,
-    requestId: entry.requestId ?? null,
-  });
+export function canonicalEntryBytes(entry: EntryFields): Uint8Array {
+  return canonicalizeToBytes(canonicalEntryOf(entry));
 }
 
-export function entryLeafHash(entry: Parameters<typeof canonicalEntryBytes>[0]): Uint8Array {
+export function entryLeafHash(entry: EntryFields): Uint8Array {
   return leafHash(canonicalEntryBytes(entry));
 }
 

@@ -1,10 +1,11 @@
 import type { AuditEntry } from "../../db/schema/audit-log.ts";
-import { canonicalEntryBytes } from "./audit-tree.ts";
 import { canonicalizeToBytes } from "./canonical-json.ts";
 import { leafHash } from "./merkle.ts";
 
 /**
- * The object whose RFC 8785 bytes are an audit entry's Merkle leaf (audit-tree.ts `canonicalEntryBytes`).
+ * The object whose RFC 8785 bytes are an audit entry's Merkle leaf (audit-tree.ts `canonicalEntryBytes`):
+ * version, org, seq as a decimal string, time as RFC 3339 with milliseconds, actor, action, subject,
+ * data, request id.
  * Bundles and proof responses carry it as is, so an offline verifier hashes exactly what it reads.
  */
 export interface CanonicalEntry {
@@ -19,7 +20,7 @@ export interface CanonicalEntry {
   requestId: string | null;
 }
 
-type EntryFields = Pick<
+export type EntryFields = Pick<
   AuditEntry,
   | "orgId"
   | "seq"
@@ -50,9 +51,4 @@ export function canonicalEntryOf(entry: EntryFields): CanonicalEntry {
 /** The leaf hash of a carried entry, for verifiers that never touch the database. */
 export function leafHashOfCanonical(entry: CanonicalEntry): Uint8Array {
   return leafHash(canonicalizeToBytes(entry));
-}
-
-/** Kept next to the object form so a drift between the two encodings fails a test, not an audit. */
-export function leafBytesOf(entry: EntryFields): Uint8Array {
-  return canonicalEntryBytes(entry);
 }

@@ -1,10 +1,26 @@
 import { z } from "@hono/zod-openapi";
+import { type AnyColumn, and, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { AppError } from "../errors.ts";
 
 /** Keyset cursor: the sort time and id of the last item of the previous page, opaque to clients. */
 export interface Cursor {
   at: Date;
   id: string;
+}
+
+/**
+ * The rows after the cursor in a keyset order of (time, id), both descending or both ascending: the
+ * condition for the next page (none on the first).
+ */
+export function afterCursor(
+  cursor: Cursor | undefined,
+  at: AnyColumn,
+  id: AnyColumn,
+  order: "desc" | "asc",
+): SQL | undefined {
+  if (!cursor) return undefined;
+  const past = order === "desc" ? lt : gt;
+  return or(past(at, cursor.at), and(eq(at, cursor.at), past(id, cursor.id)));
 }
 
 export function encodeCursor(cursor: Cursor): string {

@@ -264,4 +264,43 @@ describe("members and invitations", async () => {
     ).catch((e: unknown) => e);
     expect(asMember).toBeInstanceOf(ForbiddenError);
   });
+
+  it("pages members oldest first and invitations newest first, ties in creation time broken by id", async () => {
+    const org = await makeOrg(db);
+    for (let i = 0; i < 3; i++) await makeUser(db, org.org.id);
+    for (let i = 0; i < 3; i++) {
+      const res = await t.request("/api/v1/invitations", {
+        method: "POST",
+        apiKey: org.apiKey,
+        json: { email: `pending-${i}@example.test`, role: "member" },
+      });
+      expect(res.status).toBe(201);
+    }
+    // One creation time for all: only the id orders them, so a page boundary falls inside a tie.
+    const at = new Date("2026-11-01T00:00:00.000Z");
+    await db.owner.update(memberships).set({ createdAt: at }).where(eq(memberships.orgId, org.org.id));
+    await db.owner.update(invitations).set({ createdAt: at }).where(eq(invitations.orgId, org.org.id));
+
+    const pages = async (path: string, key: string) => {
+      const ids: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const res = await t.request(`${path}?limit=2${cursor ? `&cursor=${cursor}` : ""}`, {
+          apiKey: org.apiKey,
+        });
+        expect(res.status).toBe(200);
+        const page = await jsonOf(res);
+        expect(page.items.length).toBeLessThanOrEqual(2);
+        ids.push(...page.items.map((item: Record<string, string>) => item[key]));
+        cursor = page.nextCursor;
+      } while (cursor);
+      return ids;
+    };
+    const members = await pages("/api/v1/members", "userId");
+    expect(members).toHaveLength(4); // the owner and three more
+    expect(members).toEqual([...members].sort());
+    const pending = await pages("/api/v1/invitations", "id");
+    expect(pending).toHaveLength(3);
+    expect(pending).toEqual([...pending].sort().reverse());
+  });
 });
