@@ -16,5 +16,6 @@ ENV NODE_ENV=production CAUSEWAY_DATA_DIR=/var/lib/causeway
 RUN mkdir -p /var/lib/causeway && chown node:node /var/lib/causeway
 USER node
 EXPOSE 8080
-ENTRYPOINT ["/usr/bin/tini", "--", "node", "bin/causeway.js"]
+# The node flag: see bin/causeway.js.
+ENTRYPOINT ["/usr/bin/tini", "--", "node", "--max-semi-space-size=64", "bin/causeway.js"]
 CMD ["serve"]

@@ -161,8 +161,9 @@ async function runPaced(
   });
   if (listStalls) {
     const stalls = [...worst].filter(([, ms]) => ms > 50).sort(([a], [b]) => a - b);
+    const clock = (ms: number) => new Date(ms).toISOString().slice(14, 21);
     console.error(
-      `${target} stalls: ${stalls.map(([b, ms]) => `${new Date(measuredFrom + b * 100).toISOString().slice(14, 21)}:${Math.round(ms)}ms`).join(" ") || "none"}`,
+      `${target} stalls (row measured from ${clock(measuredFrom)}): ${stalls.map(([b, ms]) => `${clock(measuredFrom + b * 100)}:${Math.round(ms)}ms`).join(" ") || "none"}`,
     );
   }
   return {
@@ -182,8 +183,14 @@ async function runPaced(
   };
 }
 
+/**
+ * The node flags Causeway's launchers pass (bin/causeway.js's shebang, `npm start`, the Dockerfile): the
+ * bench starts the CLI with node directly, so it passes them itself, to the reference server too.
+ */
+const NODE_FLAGS = ["--max-semi-space-size=64"];
+
 function start(args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, args, {
+  const child = spawn(process.execPath, [...NODE_FLAGS, ...args], {
     cwd: REPO_ROOT,
     env: {
       PATH: process.env.PATH ?? "",
@@ -208,6 +215,13 @@ async function main() {
   const name = `causeway_bench_${Date.now().toString(36)}`;
   const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
   await adminSql.unsafe(`create database ${name}`);
+  // BENCH_PG_SETTINGS="name=value,…" sets Postgres parameters on the bench database (both servers see them).
+  for (const pair of (process.env.BENCH_PG_SETTINGS ?? "").split(",").filter(Boolean)) {
+    const [key, value] = pair.split("=");
+    if (!key || value === undefined || !/^[a-z_]+$/.test(key))
+      throw new Error(`BENCH_PG_SETTINGS: bad ${pair}`);
+    await adminSql.unsafe(`alter database ${name} set ${key} = '${value.replaceAll("'", "''")}'`);
+  }
   const url = withDatabase(admin, name);
   await runMigrations(url, "causeway_app");
   const db = createDatabase({ url, appRole: "causeway_app", poolMax: 2 });
@@ -265,6 +279,8 @@ async function main() {
   const reference = start(
     [
       path.join(REPO_ROOT, "node_modules/tsx/dist/cli.mjs"),
+      // tsx runs the script in a child node process: the flags go to that one as well.
+      ...NODE_FLAGS,
       "bench/ingest/reference-server.ts",
       String(refPort),
       url,
