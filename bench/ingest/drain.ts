@@ -51,7 +51,9 @@ async function profiled<T>(label: string, work: () => Promise<T>): Promise<T> {
 }
 
 async function main() {
-  const logStatements = process.env.BENCH_LOG_STATEMENTS === "1";
+  // Every statement in the server log, with its duration.
+  const settings: Record<string, string> =
+    process.env.BENCH_LOG_STATEMENTS === "1" ? { log_min_duration_statement: "0" } : {};
   await withScratchDatabase(
     "causeway_drain",
     async ({ url, adminSql }) => {
@@ -156,7 +158,7 @@ async function main() {
       await jobs.stop(2_000);
       await db.close();
     },
-    { logStatements },
+    { settings },
   );
 }
 

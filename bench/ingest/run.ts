@@ -18,16 +18,14 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import postgres from "postgres";
 import { createDatabase } from "../../db/client.ts";
 import { startEmbeddedPostgres } from "../../db/embedded.ts";
-import { runMigrations } from "../../db/migrate.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
 import { generateKeys } from "../../src/keys.ts";
-import { withDatabase } from "../../test/harness/database-url.ts";
 import { CLI, freePort, REPO_ROOT, waitForHttp } from "../../test/harness/process.ts";
 import { cpuMs, postgresCpu, spentBetween } from "./cpu.ts";
 import { paced } from "./paced.ts";
+import { withScratchDatabase } from "./scratch-database.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 3);
@@ -203,27 +201,37 @@ function start(args: string[], env: Record<string, string>): ChildProcess {
   return child;
 }
 
+/** BENCH_PG_SETTINGS="name=value,…": Postgres parameters for the bench's database (both servers see them). */
+function benchSettings(): Record<string, string> {
+  const settings: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_PG_SETTINGS ?? "").split(",").filter(Boolean)) {
+    const at = pair.indexOf("=");
+    if (at <= 0) throw new Error(`BENCH_PG_SETTINGS: expected name=value, not ${pair}`);
+    settings[pair.slice(0, at)] = pair.slice(at + 1);
+  }
+  return settings;
+}
+
 async function main() {
-  let admin = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
+  let server = process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL;
   let stopEmbedded: (() => Promise<void>) | undefined;
-  if (!admin) {
+  if (!server) {
     const dir = await mkdtemp(path.join(tmpdir(), "causeway-bench-"));
     const pg = await startEmbeddedPostgres({ dataDir: dir, port: await freePort(), database: "postgres" });
-    admin = pg.url;
+    server = pg.url;
     stopEmbedded = pg.stop;
   }
-  const name = `causeway_bench_${Date.now().toString(36)}`;
-  const adminSql = postgres(withDatabase(admin, "postgres"), { max: 1, onnotice: () => {} });
-  await adminSql.unsafe(`create database ${name}`);
-  // BENCH_PG_SETTINGS="name=value,…" sets Postgres parameters on the bench database (both servers see them).
-  for (const pair of (process.env.BENCH_PG_SETTINGS ?? "").split(",").filter(Boolean)) {
-    const [key, value] = pair.split("=");
-    if (!key || value === undefined || !/^[a-z_]+$/.test(key))
-      throw new Error(`BENCH_PG_SETTINGS: bad ${pair}`);
-    await adminSql.unsafe(`alter database ${name} set ${key} = '${value.replaceAll("'", "''")}'`);
+  try {
+    await withScratchDatabase("causeway_bench", ({ url }) => measure(url), {
+      server,
+      settings: benchSettings(),
+    });
+  } finally {
+    await stopEmbedded?.();
   }
-  const url = withDatabase(admin, name);
-  await runMigrations(url, "causeway_app");
+}
+
+async function measure(url: string): Promise<void> {
   const db = createDatabase({ url, appRole: "causeway_app", poolMax: 2 });
   const { apiKey } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
 
@@ -406,9 +414,6 @@ async function main() {
   reference.kill("SIGTERM");
   await Promise.all([exited(causeway), exited(reference), ...(worker ? [exited(worker)] : [])]);
   await db.close();
-  await adminSql.unsafe(`drop database if exists ${name} with (force)`);
-  await adminSql.end();
-  await stopEmbedded?.();
 }
 
 await main();
