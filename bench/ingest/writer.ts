@@ -6,7 +6,9 @@
  *   npx tsx bench/ingest/writer.ts      (BENCH_DATABASE_URL or TEST_DATABASE_URL; BENCH_ROWS per round,
  *                                        default 20000; BENCH_ROUNDS, default 3; BENCH_IDS=v4 keys the
  *                                        rows with random UUIDs instead of the time-ordered v7 that
- *                                        the webhook path uses)
+ *                                        the webhook path uses; BENCH_SQL runs on the scratch
+ *                                        database before the rounds, e.g. "alter table deliveries
+ *                                        alter column body set compression pglz" for the old storage)
  *
  * Each round starts right after a CHECKPOINT and reports the write-ahead log per row, full-page images
  * included (the first change to each page after a checkpoint logs the whole page).
@@ -33,6 +35,7 @@ async function main() {
     const { org } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
     const [integration] = await db.ownerSql<{ id: string }[]>`
       insert into integrations (org_id, provider, name) values (${org.id}, 'sentry', 'bench') returning id`;
+    if (process.env.BENCH_SQL) await db.ownerSql.unsafe(process.env.BENCH_SQL);
     const body = await readFile(
       path.join(REPO_ROOT, "integrations/sentry/fixtures/event-alert-triggered.json"),
     );
