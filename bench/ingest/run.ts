@@ -53,21 +53,38 @@ interface RunResult {
   drainMs?: number;
   /** paced only: CPU time per request of the server's processes, and of every Postgres process, ms. */
   cpuPerRequest?: { server: number; postgres: number };
+  /** paced only: write-ahead log per request (all of Postgres), bytes, and full-page images in it. */
+  walPerRequest?: { bytes: number; fullPages: number };
 }
 
-/** Runs `work` (one paced row of `requests` requests) and adds the CPU it cost the server and Postgres. */
+interface WalReading {
+  lsn: string;
+  fullPages: number;
+}
+
+/**
+ * Runs `work` (one paced row of `requests` requests) and adds the CPU it cost the server and Postgres,
+ * and the write-ahead log Postgres wrote meanwhile (the full-page images count is Postgres's own
+ * statistics, flushed about once a second, so it is approximate at the edges).
+ */
 async function withCpu(
   serverPids: number[],
   requests: number,
+  wal: { read(): Promise<WalReading>; bytesBetween(a: WalReading, b: WalReading): Promise<number> },
   work: () => Promise<RunResult>,
 ): Promise<RunResult> {
-  const [server0, pg0] = [await cpuMs(serverPids), await postgresCpu()];
+  const [server0, pg0, wal0] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
   const result = await work();
-  const [server1, pg1] = [await cpuMs(serverPids), await postgresCpu()];
-  if (server0 === undefined || server1 === undefined) return result;
+  const [server1, pg1, wal1] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
+  const walPerRequest = {
+    bytes: (await wal.bytesBetween(wal0, wal1)) / requests,
+    fullPages: (wal1.fullPages - wal0.fullPages) / requests,
+  };
+  if (server0 === undefined || server1 === undefined) return { ...result, walPerRequest };
   return {
     ...result,
     cpuPerRequest: { server: (server1 - server0) / requests, postgres: spentBetween(pg0, pg1) / requests },
+    walPerRequest,
   };
 }
 
@@ -348,17 +365,29 @@ async function measure(url: string): Promise<void> {
   // CPU per request counts the warm-up's requests too, and for the default shape the worker's share of
   // normalizing them while the row runs (the drain afterwards is left out).
   const pacedRequests = halfPeak * (SECONDS + WARMUP_SECONDS);
+  const wal = {
+    read: async (): Promise<WalReading> => {
+      const [r] = await db.ownerSql<{ lsn: string; fpi: string }[]>`
+        select pg_current_wal_lsn()::text as lsn, (select wal_fpi from pg_stat_wal)::text as fpi`;
+      return { lsn: r!.lsn, fullPages: Number(r!.fpi) };
+    },
+    bytesBetween: async (a: WalReading, b: WalReading): Promise<number> => {
+      const [r] = await db.ownerSql<{ bytes: string }[]>`
+        select pg_wal_lsn_diff(${b.lsn}::pg_lsn, ${a.lsn}::pg_lsn)::text as bytes`;
+      return Number(r!.bytes);
+    },
+  };
   const causewayPids = [causeway.pid!, ...(worker ? [worker.pid!] : [])];
   results.push(
     await drained(
-      await withCpu(causewayPids, pacedRequests, () =>
+      await withCpu(causewayPids, pacedRequests, wal, () =>
         runPaced("causeway@half-peak", cwUrl, body, signature, 50, halfPeak),
       ),
     ),
   );
   // The bare reference at the same rate: what this machine's tail latency is with nothing but the write.
   results.push(
-    await withCpu([reference.pid!], pacedRequests, () =>
+    await withCpu([reference.pid!], pacedRequests, wal, () =>
       runPaced("reference@same-rate", refUrl, body, signature, 50, halfPeak),
     ),
   );
@@ -389,6 +418,11 @@ async function measure(url: string): Promise<void> {
   for (const r of results.filter((r) => r.cpuPerRequest)) {
     console.log(
       `${r.target}: CPU per request ${r.cpuPerRequest!.server.toFixed(3)} ms in the server, ${r.cpuPerRequest!.postgres.toFixed(3)} ms in Postgres`,
+    );
+  }
+  for (const r of results.filter((r) => r.walPerRequest)) {
+    console.log(
+      `${r.target}: WAL per request ${(r.walPerRequest!.bytes / 1024).toFixed(1)} KB, ${r.walPerRequest!.fullPages.toFixed(2)} full-page images`,
     );
   }
   const target = results.find((r) => r.target === "causeway@half-peak" && r.generator === "paced")!;
