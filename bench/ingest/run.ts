@@ -11,10 +11,6 @@
  * BENCH_NO_WORKER=1 is the same). BENCH_CPU_PROF=DIR profiles the server; BENCH_NODE_OPTIONS
  * is passed to both servers as NODE_OPTIONS (e.g. `--require` an event-loop-delay monitor, or GC flags);
  * CAUSEWAY_INGEST_* variables are passed to Causeway's processes.
- *
- * Each paced (half-peak) row starts on a settled machine: the worker's backlog drained and a CHECKPOINT
- * taken, so the gigabytes the peak rows wrote are not still being written back to disk during the
- * measured row (BENCH_SETTLE=0 leaves the checkpoint out, as the runs in bench/RESULTS.md before "Settled rows" did).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHmac, randomBytes } from "node:crypto";
@@ -22,7 +18,6 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
-import type { Sql } from "postgres";
 import { createDatabase } from "../../db/client.ts";
 import { startEmbeddedPostgres } from "../../db/embedded.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
@@ -244,7 +239,7 @@ async function main() {
     stopEmbedded = pg.stop;
   }
   try {
-    await withScratchDatabase("causeway_bench", ({ url, adminSql }) => measure(url, adminSql), {
+    await withScratchDatabase("causeway_bench", ({ url }) => measure(url), {
       server,
       settings: benchSettings(),
     });
@@ -253,7 +248,7 @@ async function main() {
   }
 }
 
-async function measure(url: string, adminSql: Sql): Promise<void> {
+async function measure(url: string): Promise<void> {
   const db = createDatabase({ url, appRole: "causeway_app", poolMax: 2 });
   const { apiKey } = await createOrgWithOwner(db, { name: "Bench", ownerEmail: "bench@example.test" });
 
@@ -382,18 +377,7 @@ async function measure(url: string, adminSql: Sql): Promise<void> {
       return Number(r!.bytes);
     },
   };
-  // The peak rows leave dirty pages that the kernel and the checkpointer write back for a minute or more,
-  // stalling every commit now and then: a paced row measures the rate it runs at, not that aftermath.
-  const settle = async (row: string): Promise<void> => {
-    if (process.env.BENCH_SETTLE === "0") return;
-    const started = performance.now();
-    await adminSql`checkpoint`;
-    console.error(
-      `${row}: checkpoint before the row took ${((performance.now() - started) / 1000).toFixed(1)} s`,
-    );
-  };
   const causewayPids = [causeway.pid!, ...(worker ? [worker.pid!] : [])];
-  await settle("causeway@half-peak");
   results.push(
     await drained(
       await withCpu(causewayPids, pacedRequests, wal, () =>
@@ -402,7 +386,6 @@ async function measure(url: string, adminSql: Sql): Promise<void> {
     ),
   );
   // The bare reference at the same rate: what this machine's tail latency is with nothing but the write.
-  await settle("reference@same-rate");
   results.push(
     await withCpu([reference.pid!], pacedRequests, wal, () =>
       runPaced("reference@same-rate", refUrl, body, signature, 50, halfPeak),
