@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { type PacedOptions, paced, percentiles } from "./paced.ts";
+import { type PacedOptions, paced, percentiles, readAnswer } from "./paced.ts";
 
 let server: Server | undefined;
 afterEach(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
@@ -68,6 +68,56 @@ describe("paced load generator", () => {
     server = undefined;
     const result = await pace(url, { rate: 50, seconds: 0.2, connections: 2 });
     expect(result).toMatchObject({ sent: 10, ok: 0, errors: 10 });
+  });
+
+  it("sends every header and the body intact, and reads chunked answers and closed connections", async () => {
+    const received: Array<{ id: string; type: string; body: string }> = [];
+    server = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on("data", (part: Buffer) => parts.push(part));
+      req.on("end", () => {
+        const id = String(req.headers["request-id"]);
+        received.push({
+          id,
+          type: String(req.headers["content-type"]),
+          body: Buffer.concat(parts).toString(),
+        });
+        const n = Number(id.slice(1));
+        if (n % 3 === 0) {
+          // Chunked, in pieces written apart.
+          res.writeHead(202, { "content-type": "application/json" });
+          res.write('{"a":');
+          setTimeout(() => res.end("1}"), 2);
+        } else if (n % 3 === 1) {
+          res.writeHead(n === 1 ? 500 : 202, { connection: "close" }).end("bye");
+        } else {
+          res.writeHead(202).end("{}");
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server!.address() as AddressInfo).port}/hook?x=1`;
+    const body = JSON.stringify({ title: "Café ☕", frames: Array.from({ length: 50 }, (_, i) => i) });
+    const result = await pace(url, { body, rate: 200, seconds: 0.5, connections: 3 });
+    expect(result).toMatchObject({ sent: 100, ok: 99, non2xx: 1, errors: 0 });
+    expect(received).toHaveLength(100);
+    expect(new Set(received.map((r) => r.id)).size).toBe(100);
+    expect(received.every((r) => r.body === body && r.type === "application/json")).toBe(true);
+  });
+
+  it("reads an answer only once all of it has arrived", () => {
+    const lengthed = Buffer.from("HTTP/1.1 202 Accepted\r\nContent-Length: 4\r\n\r\n{}{}");
+    expect(readAnswer(lengthed.subarray(0, 20))).toBeUndefined();
+    expect(readAnswer(lengthed.subarray(0, lengthed.length - 1))).toBeUndefined();
+    expect(readAnswer(lengthed)).toEqual({ status: 202, length: lengthed.length, close: false });
+    const chunked = Buffer.from(
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n0\r\n\r\n\r\n0\r\n\r\n",
+    );
+    // "0\r\n\r\n" inside the first chunk's data is data, not the end.
+    expect(readAnswer(chunked.subarray(0, chunked.length - 5))).toBeUndefined();
+    expect(readAnswer(chunked)).toEqual({ status: 200, length: chunked.length, close: true });
+    const next = Buffer.concat([lengthed, Buffer.from("HTTP/1.1")]);
+    expect(readAnswer(next)?.length).toBe(lengthed.length);
   });
 
   it("takes nearest-rank percentiles", () => {

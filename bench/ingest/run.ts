@@ -52,7 +52,7 @@ interface RunResult {
   /** Time after the run until every delivery it acknowledged was normalized (worker in the server). */
   drainMs?: number;
   /** paced only: CPU time per request of the server's processes, and of every Postgres process, ms. */
-  cpuPerRequest?: { server: number; postgres: number };
+  cpuPerRequest?: { server: number; postgres: number; generator: number };
   /** paced only: write-ahead log per request (all of Postgres), bytes, and full-page images in it. */
   walPerRequest?: { bytes: number; fullPages: number };
 }
@@ -74,7 +74,10 @@ async function withCpu(
   work: () => Promise<RunResult>,
 ): Promise<RunResult> {
   const [server0, pg0, wal0] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
+  // The generator runs in this process: what it costs is taken from the same two cores.
+  const generator0 = process.cpuUsage();
   const result = await work();
+  const generator = process.cpuUsage(generator0);
   const [server1, pg1, wal1] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
   const walPerRequest = {
     bytes: (await wal.bytesBetween(wal0, wal1)) / requests,
@@ -83,7 +86,11 @@ async function withCpu(
   if (server0 === undefined || server1 === undefined) return { ...result, walPerRequest };
   return {
     ...result,
-    cpuPerRequest: { server: (server1 - server0) / requests, postgres: spentBetween(pg0, pg1) / requests },
+    cpuPerRequest: {
+      server: (server1 - server0) / requests,
+      postgres: spentBetween(pg0, pg1) / requests,
+      generator: (generator.user + generator.system) / 1000 / requests,
+    },
     walPerRequest,
   };
 }
@@ -417,7 +424,7 @@ async function measure(url: string): Promise<void> {
   }
   for (const r of results.filter((r) => r.cpuPerRequest)) {
     console.log(
-      `${r.target}: CPU per request ${r.cpuPerRequest!.server.toFixed(3)} ms in the server, ${r.cpuPerRequest!.postgres.toFixed(3)} ms in Postgres`,
+      `${r.target}: CPU per request ${r.cpuPerRequest!.server.toFixed(3)} ms in the server, ${r.cpuPerRequest!.postgres.toFixed(3)} ms in Postgres, ${r.cpuPerRequest!.generator.toFixed(3)} ms in the load generator`,
     );
   }
   for (const r of results.filter((r) => r.walPerRequest)) {
