@@ -78,11 +78,6 @@ const envSchema = z.object({
    * may take (1: as much as it can).
    */
   CAUSEWAY_INGEST_BUSY_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
-  /**
-   * While a durable webhook write takes longer than this, in-process normalization takes less than its
-   * share, down to a sixteenth (0: always the full share).
-   */
-  CAUSEWAY_INGEST_WRITE_BUDGET_MS: z.coerce.number().int().min(0).max(10_000).default(25),
   CORS_ORIGINS: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: durationMs.max(60_000).default(10_000),
   CAUSEWAY_TRUST_PROXY: booleanish.default(false),
@@ -117,7 +112,7 @@ export interface Config {
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
   attribution: { patchCacheBytes: number };
   webhooks: { maxBodyBytes: number };
-  ingest: { busyPerSecond: number; maxDeferMs: number; busyShare: number; writeBudgetMs: number };
+  ingest: { busyPerSecond: number; maxDeferMs: number; busyShare: number };
   proxy: { timeoutMs: number };
   shutdownTimeoutMs: number;
   trustProxy: boolean;
@@ -197,7 +192,6 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND,
       maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS,
       busyShare: e.CAUSEWAY_INGEST_BUSY_SHARE,
-      writeBudgetMs: e.CAUSEWAY_INGEST_WRITE_BUDGET_MS,
     },
     proxy: { timeoutMs: e.CAUSEWAY_PROXY_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

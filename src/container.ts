@@ -244,7 +244,7 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
       const logger = dc.resolve<Logger>(TOKENS.Logger);
       const store = dc.resolve<CredentialStore>(TOKENS.CredentialStore);
       const { ingest } = dc.resolve<Config>(TOKENS.Config);
-      const pressure = new IngestPressure(ingest.busyPerSecond, { writeBudgetMs: ingest.writeBudgetMs });
+      const pressure = new IngestPressure(ingest.busyPerSecond);
       const processor = new DeliveryProcessor(
         {
           db,
@@ -282,7 +282,6 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
           onRejected: recordRejectedWebhook(db, logger),
           onStored: () => processor.nudge(),
           onArrived: () => pressure.note(),
-          onWritten: (ms) => pressure.noteWrite(ms),
         },
         invalidateTarget: (id) => findTarget.invalidate(id),
       };

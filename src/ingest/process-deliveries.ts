@@ -311,21 +311,13 @@ export interface DeliveryProcessorOptions {
    * it calms down or when the oldest waiting delivery has waited `maxDeferMs` (so a sustained flood
    * never stops normalization, it slows it: see `busyShare`).
    */
-  yieldTo?: {
-    busy(): boolean;
-    /**
-     * Whether the acknowledgements are slower than their budget right now: then the drain's share
-     * halves after each run, down to a sixteenth of `busyShare`, and doubles back while they are not.
-     */
-    strained?(): boolean;
-  };
+  yieldTo?: { busy(): boolean };
   maxDeferMs?: number;
   /**
    * Once a delivery has waited `maxDeferMs` and the front door is still busy, the fraction of the time
    * the drain may spend processing (0 < share ≤ 1): after each run it pauses for as long as the run took
    * × (1 − share) / share. Normalization keeps going, the acknowledgements keep the rest of the process
-   * and of the database. 1 turns the pacing off. The share in force drops below this while the
-   * front door is strained (see `yieldTo.strained`).
+   * and of the database. 1 turns the pacing off.
    */
   busyShare?: number;
   /** How often a deferred drain looks again. */
@@ -340,8 +332,6 @@ export class DeliveryProcessor {
   private deferred = false;
   private waitingOutBurst = false;
   private pausedMs = 0;
-  /** The share in force while busy: `busyShare`, or less while the front door is strained. */
-  private share: number;
   private readonly options: Required<Omit<DeliveryProcessorOptions, "yieldTo">> &
     Pick<DeliveryProcessorOptions, "yieldTo">;
 
@@ -361,17 +351,11 @@ export class DeliveryProcessor {
     if (!(this.options.busyShare > 0 && this.options.busyShare <= 1)) {
       throw new RangeError("busyShare must be in (0, 1]");
     }
-    this.share = this.options.busyShare;
   }
 
   /** How long, in total, the drain has paused to leave the front door its share (`busyShare`). */
   get pausedForIngestMs(): number {
     return this.pausedMs;
-  }
-
-  /** The fraction of the time the drain takes while the front door is busy, as of its last run. */
-  get shareInForce(): number {
-    return this.share;
   }
 
   start(): void {
@@ -466,21 +450,11 @@ export class DeliveryProcessor {
     }
   }
 
-  /**
-   * Past the deferral, under a busy front door: pause so the drain takes at most its share of the time.
-   * The share is `busyShare` while the acknowledgements keep within their budget; each run that ends
-   * with them strained halves it (to at least a sixteenth), each that does not doubles it back.
-   */
+  /** Past the deferral, under a busy front door: pause so the drain takes at most `busyShare` of the time. */
   private async paceWhileBusy(runMs: number): Promise<void> {
     const { busyShare, yieldTo } = this.options;
-    if (busyShare >= 1 || !yieldTo || !this.running || !yieldTo.busy()) {
-      this.share = busyShare;
-      return;
-    }
-    this.share = yieldTo.strained?.()
-      ? Math.max(busyShare / 16, this.share / 2)
-      : Math.min(busyShare, this.share * 2);
-    const pause = (runMs * (1 - this.share)) / this.share;
+    if (busyShare >= 1 || !yieldTo || !this.running || !yieldTo.busy()) return;
+    const pause = (runMs * (1 - busyShare)) / busyShare;
     this.pausedMs += pause;
     await new Promise((resolve) => setTimeout(resolve, pause));
   }

@@ -17,8 +17,6 @@ export interface ReceiveDeps {
   onStored(): void;
   /** Every request that reaches the front door (the pressure gauge background work yields to). */
   onArrived?(): void;
-  /** How long the durable write of a delivery took, ms (a replay's included: the gauge again). */
-  onWritten?(ms: number): void;
   now?: () => Date;
 }
 
@@ -98,7 +96,6 @@ export async function receiveWebhook(deps: ReceiveDeps, input: ReceiveInput): Pr
   const deliveryKey = verdict.deliveryKey
     ? verdict.deliveryKey.slice(0, 200)
     : `sha256:${createHash("sha256").update(input.rawBody).digest("hex")}`;
-  const writeStarted = performance.now();
   const result = await deps.writer.write({
     id: uuidv7(),
     orgId: target.orgId,
@@ -110,7 +107,6 @@ export async function receiveWebhook(deps: ReceiveDeps, input: ReceiveInput): Pr
     contentType: input.headers["content-type"] ?? null,
     body: input.rawBody,
   });
-  deps.onWritten?.(performance.now() - writeStarted);
   if (!result.duplicate) deps.onStored();
   return result;
 }

@@ -153,51 +153,6 @@ describe("delivery processor yields to the front door", async () => {
     }
   });
 
-  it("takes less than its share while durable writes are over budget, and its share back once they are not", async () => {
-    const first = await stored(new Date(Date.now() - 5_000));
-    const same = { orgId: first.orgId, integrationId: first.integrationId };
-    const batch = [first];
-    for (let i = 0; i < 11; i++) batch.push(await stored(new Date(Date.now() - 4_000), "{}", same));
-    let strained = true;
-    const processor = new DeliveryProcessor(
-      { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
-      {
-        pollMs: 50,
-        batch: 12,
-        perTransaction: 3,
-        yieldTo: { busy: () => true, strained: () => strained },
-        maxDeferMs: 1_000,
-        busyShare: 0.5,
-      },
-    );
-    processors.push(processor);
-    processor.start();
-    const deadline = Date.now() + 20_000;
-    const processed = async (deliveries: typeof batch) => {
-      for (const d of deliveries) {
-        while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
-        expect(await d.status()).toBe("dead");
-      }
-    };
-    await processed(batch);
-    // stop() waits for the drain, its last pause included: the share is final.
-    await processor.stop();
-    // Four runs of three, each ending strained: 1/2 → 1/4, 1/8, 1/16, 1/32 (the floor, a sixteenth of 1/2).
-    expect(processor.shareInForce).toBe(0.5 / 16);
-    const pausedStrained = processor.pausedForIngestMs;
-    expect(pausedStrained).toBeGreaterThan(0);
-
-    strained = false;
-    const more = [];
-    for (let i = 0; i < 6; i++) more.push(await stored(new Date(Date.now() - 4_000), "{}", same));
-    processor.start();
-    await processed(more);
-    await processor.stop();
-    // Two runs with writes within budget: the share doubles after each, 1/16 then 1/8.
-    expect(processor.shareInForce).toBe(0.125);
-    expect(processor.pausedForIngestMs).toBeGreaterThan(pausedStrained);
-  });
-
   it("rejects a share outside (0, 1]", () => {
     for (const busyShare of [0, -0.5, 1.5, Number.NaN]) {
       expect(
