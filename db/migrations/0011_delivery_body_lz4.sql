@@ -1,7 +1,8 @@
 -- Webhook bodies are compressed with LZ4 instead of the default pglz where this server has it (built
 -- --with-lz4, as Debian's and the official images are): the front door's insert compresses every body,
--- and LZ4 costs Postgres about a quarter less CPU per stored webhook for ~8 % more WAL
--- (bench/RESULTS.md, "LZ4 for webhook bodies"). Bodies already stored keep pglz; both read the same.
+-- and LZ4 costs Postgres a quarter to a third less CPU per stored webhook for ~8 % more WAL
+-- (bench/RESULTS.md, "LZ4 bodies, a lighter load generator…"). Bodies already stored keep pglz; both
+-- read the same.
 DO $$
 BEGIN
   IF EXISTS (
