@@ -77,6 +77,7 @@ export function percentiles(values: number[]): Percentiles {
 
 export async function paced(options: PacedOptions): Promise<PacedResult> {
   const target = new URL(options.url);
+  if (target.protocol !== "http:") throw new Error(`paced speaks plain HTTP only, not ${target.protocol}`);
   const port = Number(target.port || 80);
   const body = Buffer.from(options.body);
   const fixedHead =
