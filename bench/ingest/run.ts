@@ -18,6 +18,7 @@ import { mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import autocannon from "autocannon";
+import type { Sql } from "postgres";
 import { createDatabase } from "../../db/client.ts";
 import { startEmbeddedPostgres } from "../../db/embedded.ts";
 import { createOrgWithOwner } from "../../src/accounts/orgs.ts";
@@ -60,6 +61,17 @@ interface RunResult {
 interface WalReading {
   lsn: string;
   fullPages: number;
+  /** Bytes written since the reading it was taken against (0 for the first). */
+  bytes: number;
+}
+
+/** Where the write-ahead log is now, and how much of it was written since `since`, in one query. */
+async function readWal(sql: Sql, since?: WalReading): Promise<WalReading> {
+  const [r] = await sql<{ lsn: string; bytes: string; fpi: string }[]>`
+    select pg_current_wal_lsn()::text as lsn,
+      coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), ${since?.lsn ?? null}::pg_lsn), 0)::text as bytes,
+      (select wal_fpi from pg_stat_wal)::text as fpi`;
+  return { lsn: r!.lsn, bytes: Number(r!.bytes), fullPages: Number(r!.fpi) };
 }
 
 /**
@@ -70,17 +82,17 @@ interface WalReading {
 async function withCpu(
   serverPids: number[],
   requests: number,
-  wal: { read(): Promise<WalReading>; bytesBetween(a: WalReading, b: WalReading): Promise<number> },
+  sql: Sql,
   work: () => Promise<RunResult>,
 ): Promise<RunResult> {
-  const [server0, pg0, wal0] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
+  const [server0, pg0, wal0] = [await cpuMs(serverPids), await postgresCpu(), await readWal(sql)];
   // The generator runs in this process: what it costs is taken from the same two cores.
   const generator0 = process.cpuUsage();
   const result = await work();
   const generator = process.cpuUsage(generator0);
-  const [server1, pg1, wal1] = [await cpuMs(serverPids), await postgresCpu(), await wal.read()];
+  const [server1, pg1, wal1] = [await cpuMs(serverPids), await postgresCpu(), await readWal(sql, wal0)];
   const walPerRequest = {
-    bytes: (await wal.bytesBetween(wal0, wal1)) / requests,
+    bytes: wal1.bytes / requests,
     fullPages: (wal1.fullPages - wal0.fullPages) / requests,
   };
   if (server0 === undefined || server1 === undefined) return { ...result, walPerRequest };
@@ -372,29 +384,17 @@ async function measure(url: string): Promise<void> {
   // CPU per request counts the warm-up's requests too, and for the default shape the worker's share of
   // normalizing them while the row runs (the drain afterwards is left out).
   const pacedRequests = halfPeak * (SECONDS + WARMUP_SECONDS);
-  const wal = {
-    read: async (): Promise<WalReading> => {
-      const [r] = await db.ownerSql<{ lsn: string; fpi: string }[]>`
-        select pg_current_wal_lsn()::text as lsn, (select wal_fpi from pg_stat_wal)::text as fpi`;
-      return { lsn: r!.lsn, fullPages: Number(r!.fpi) };
-    },
-    bytesBetween: async (a: WalReading, b: WalReading): Promise<number> => {
-      const [r] = await db.ownerSql<{ bytes: string }[]>`
-        select pg_wal_lsn_diff(${b.lsn}::pg_lsn, ${a.lsn}::pg_lsn)::text as bytes`;
-      return Number(r!.bytes);
-    },
-  };
   const causewayPids = [causeway.pid!, ...(worker ? [worker.pid!] : [])];
   results.push(
     await drained(
-      await withCpu(causewayPids, pacedRequests, wal, () =>
+      await withCpu(causewayPids, pacedRequests, db.ownerSql, () =>
         runPaced("causeway@half-peak", cwUrl, body, signature, 50, halfPeak),
       ),
     ),
   );
   // The bare reference at the same rate: what this machine's tail latency is with nothing but the write.
   results.push(
-    await withCpu([reference.pid!], pacedRequests, wal, () =>
+    await withCpu([reference.pid!], pacedRequests, db.ownerSql, () =>
       runPaced("reference@same-rate", refUrl, body, signature, 50, halfPeak),
     ),
   );

@@ -74,13 +74,12 @@ describe("delivery writer (group commit)", async () => {
     await writer.close();
     const [server] = await db.ownerSql<{ lz4: boolean }[]>`
       select 'lz4' = any (enumvals) as lz4 from pg_settings where name = 'default_toast_compression'`;
-    const [row] = await db.ownerSql<{ method: string | null; stored: number; body: Buffer }[]>`
-      select pg_column_compression(body) as method, pg_column_size(body) as stored, body
+    const [row] = await db.ownerSql<{ method: string | null; stored: number }[]>`
+      select pg_column_compression(body) as method, pg_column_size(body) as stored
       from deliveries where id = ${large.id}`;
     // Debian's and the official images are built with LZ4; a server without it keeps pglz.
     expect(row?.method).toBe(server?.lz4 ? "lz4" : "pglz");
     expect(row!.stored).toBeLessThan(large.body.length / 2);
-    expect(row?.body.equals(large.body)).toBe(true);
     const stored = await withOrg(db, org.id, (tx) => tx.select().from(deliveries));
     expect(stored.map((d) => d.body.equals(large.body))).toEqual([true]);
   });
