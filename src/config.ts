@@ -78,6 +78,11 @@ const envSchema = z.object({
    * may take (1: as much as it can).
    */
   CAUSEWAY_INGEST_BUSY_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
+  /**
+   * Meanwhile, how long one normalization transaction should take (its length in deliveries follows
+   * from that), so the share is taken in thin slices (0: always whole batches of 100).
+   */
+  CAUSEWAY_INGEST_BUSY_SLICE_MS: z.coerce.number().int().min(0).max(10_000).default(20),
   CORS_ORIGINS: z.string().optional(),
   SHUTDOWN_TIMEOUT_MS: durationMs.max(60_000).default(10_000),
   CAUSEWAY_TRUST_PROXY: booleanish.default(false),
@@ -112,7 +117,7 @@ export interface Config {
   sandbox: { driver: "docker" | "local"; image: string; ttlMs: number; dockerHost: string | undefined };
   attribution: { patchCacheBytes: number };
   webhooks: { maxBodyBytes: number };
-  ingest: { busyPerSecond: number; maxDeferMs: number; busyShare: number };
+  ingest: { busyPerSecond: number; maxDeferMs: number; busyShare: number; busySliceMs: number };
   proxy: { timeoutMs: number };
   shutdownTimeoutMs: number;
   trustProxy: boolean;
@@ -192,6 +197,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       busyPerSecond: e.CAUSEWAY_INGEST_BUSY_PER_SECOND,
       maxDeferMs: e.CAUSEWAY_INGEST_MAX_DEFER_MS,
       busyShare: e.CAUSEWAY_INGEST_BUSY_SHARE,
+      busySliceMs: e.CAUSEWAY_INGEST_BUSY_SLICE_MS,
     },
     proxy: { timeoutMs: e.CAUSEWAY_PROXY_TIMEOUT_MS },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,

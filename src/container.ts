@@ -257,7 +257,12 @@ export function buildContainer(input: ContainerInput): DependencyContainer {
             reportsOnCommitted(dc.resolve<ReportsDeps>(TOKENS.Reports)),
           ),
         },
-        { yieldTo: pressure, maxDeferMs: ingest.maxDeferMs, busyShare: ingest.busyShare },
+        {
+          yieldTo: pressure,
+          maxDeferMs: ingest.maxDeferMs,
+          busyShare: ingest.busyShare,
+          busySliceMs: ingest.busySliceMs,
+        },
       );
       const findTarget = cachedWebhookTargets(async (integrationId) => {
         const found = await store.getIntegrationForWebhook(db, integrationId);

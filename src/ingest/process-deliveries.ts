@@ -320,6 +320,14 @@ export interface DeliveryProcessorOptions {
    * and of the database. 1 turns the pacing off.
    */
   busyShare?: number;
+  /**
+   * While the front door is busy, how long one run (one transaction) should take, ms: the run's length
+   * in deliveries is this over the time a delivery has been taking (at least one, at most
+   * `perTransaction`). Short runs spread the drain's share thinly instead of taking the process and the
+   * database for a third of a second at a time, which queues every webhook that arrives meanwhile.
+   * 0 turns it off (runs are always `perTransaction` long).
+   */
+  busySliceMs?: number;
   /** How often a deferred drain looks again. */
   deferCheckMs?: number;
 }
@@ -332,6 +340,9 @@ export class DeliveryProcessor {
   private deferred = false;
   private waitingOutBurst = false;
   private pausedMs = 0;
+  /** Moving average of a run's time per delivery, ms (undefined until the first run). */
+  private msPerDelivery: number | undefined;
+  private runCount = 0;
   private readonly options: Required<Omit<DeliveryProcessorOptions, "yieldTo">> &
     Pick<DeliveryProcessorOptions, "yieldTo">;
 
@@ -346,6 +357,7 @@ export class DeliveryProcessor {
       maxDeferMs: 15_000,
       deferCheckMs: 200,
       busyShare: 0.25,
+      busySliceMs: 20,
       ...options,
     };
     if (!(this.options.busyShare > 0 && this.options.busyShare <= 1)) {
@@ -356,6 +368,11 @@ export class DeliveryProcessor {
   /** How long, in total, the drain has paused to leave the front door its share (`busyShare`). */
   get pausedForIngestMs(): number {
     return this.pausedMs;
+  }
+
+  /** How many runs (transactions of one org's deliveries) the drain has made. */
+  get runs(): number {
+    return this.runCount;
   }
 
   start(): void {
@@ -421,11 +438,8 @@ export class DeliveryProcessor {
         }
         const orgId = pending[i]!.orgId;
         const run: string[] = [];
-        while (
-          i < pending.length &&
-          pending[i]!.orgId === orgId &&
-          run.length < this.options.perTransaction
-        ) {
+        const runLimit = this.runLimit(options.yieldToIngest === true);
+        while (i < pending.length && pending[i]!.orgId === orgId && run.length < runLimit) {
           run.push(pending[i]!.id);
           i++;
         }
@@ -443,11 +457,25 @@ export class DeliveryProcessor {
           for (const id of run) await this.recordFailure(id);
         }
         handled += run.length;
-        if (options.yieldToIngest) await this.paceWhileBusy(performance.now() - runStarted);
+        this.runCount++;
+        const runMs = performance.now() - runStarted;
+        const perDelivery = runMs / run.length;
+        this.msPerDelivery =
+          this.msPerDelivery === undefined ? perDelivery : 0.8 * this.msPerDelivery + 0.2 * perDelivery;
+        if (options.yieldToIngest) await this.paceWhileBusy(runMs);
       }
       // Everything we saw was locked by someone else or failed: let the poll come back later.
       if (progressed === 0) return handled;
     }
+  }
+
+  /** How many deliveries the next run may take: `perTransaction`, or fewer under a busy front door. */
+  private runLimit(yieldToIngest: boolean): number {
+    const { perTransaction, busySliceMs, yieldTo } = this.options;
+    if (!yieldToIngest || busySliceMs <= 0 || !yieldTo?.busy()) return perTransaction;
+    // Before any run has been timed, start with one delivery and learn.
+    if (this.msPerDelivery === undefined) return 1;
+    return Math.min(perTransaction, Math.max(1, Math.floor(busySliceMs / this.msPerDelivery)));
   }
 
   /** Past the deferral, under a busy front door: pause so the drain takes at most `busyShare` of the time. */

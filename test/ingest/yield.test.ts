@@ -153,6 +153,48 @@ describe("delivery processor yields to the front door", async () => {
     }
   });
 
+  it("under a busy front door it takes its share in runs sized to its slice, and in whole batches when calm", async () => {
+    const first = await stored(new Date(Date.now() - 5_000));
+    const same = { orgId: first.orgId, integrationId: first.integrationId };
+    // Nine deliveries per case, all past the deferral: runs of at most four when not sliced.
+    const runsFor = async (busySliceMs: number, busy: boolean, pending: { status(): Promise<string> }[]) => {
+      const processor = new DeliveryProcessor(
+        { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
+        {
+          pollMs: 50,
+          batch: 20,
+          perTransaction: 4,
+          yieldTo: { busy: () => busy },
+          maxDeferMs: 1_000,
+          busyShare: 0.5,
+          busySliceMs,
+        },
+      );
+      processors.push(processor);
+      processor.start();
+      const deadline = Date.now() + 10_000;
+      for (const d of pending) {
+        while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
+        expect(await d.status()).toBe("dead");
+      }
+      await processor.stop();
+      return processor.runs;
+    };
+    const nine = async (withFirst = false) => {
+      const list = withFirst ? [first] : [];
+      while (list.length < 9) list.push(await stored(new Date(Date.now() - 4_000), "{}", same));
+      return list;
+    };
+    // A slice shorter than any transaction: one delivery per run.
+    expect(await runsFor(0.01, true, await nine(true))).toBe(9);
+    // Slicing off: 4 + 4 + 1.
+    expect(await runsFor(0, true, await nine())).toBe(3);
+    // A calm front door is never sliced.
+    expect(await runsFor(0.01, false, await nine())).toBe(3);
+    // A slice longer than a whole run: one delivery to time it, then whole runs (1 + 4 + 4).
+    expect(await runsFor(60_000, true, await nine())).toBe(3);
+  });
+
   it("rejects a share outside (0, 1]", () => {
     for (const busyShare of [0, -0.5, 1.5, Number.NaN]) {
       expect(
