@@ -10,7 +10,11 @@ import { anomalies, deliveries, integrations, signals } from "../../db/schema/in
 import { PROVIDERS } from "../../integrations/core/registry.ts";
 import type { Provider, Signal } from "../../integrations/core/types.ts";
 import { DeliveryWriter } from "../../src/ingest/delivery-writer.ts";
-import { DeliveryProcessor, type ProcessOutcome } from "../../src/ingest/process-deliveries.ts";
+import {
+  DeliveryProcessor,
+  type DeliveryProcessorOptions,
+  type ProcessOutcome,
+} from "../../src/ingest/process-deliveries.ts";
 import { useTestDatabase } from "../harness/db.ts";
 import { makeOrg } from "../harness/factories.ts";
 
@@ -51,12 +55,32 @@ describe("delivery processor yields to the front door", async () => {
     return { deliveryId, status, row, orgId: org.id, integrationId: integration!.id };
   }
 
-  function start(busy: { value: boolean }, maxDeferMs: number) {
+  /** A processor over the test database, stopped after the test. */
+  function makeProcessor(options: Partial<DeliveryProcessorOptions>) {
     const processor = new DeliveryProcessor(
       { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
-      { pollMs: 50, batch: 10, yieldTo: { busy: () => busy.value }, maxDeferMs, deferCheckMs: 20 },
+      options,
     );
     processors.push(processor);
+    return processor;
+  }
+
+  /** Waits (up to `deadline`) until each delivery has been processed; "{}" is not a Sentry payload, so each is dead-lettered. */
+  async function untilDead(list: { status(): Promise<string> }[], deadline: number) {
+    for (const d of list) {
+      while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
+      expect(await d.status()).toBe("dead");
+    }
+  }
+
+  function start(busy: { value: boolean }, maxDeferMs: number) {
+    const processor = makeProcessor({
+      pollMs: 50,
+      batch: 10,
+      yieldTo: { busy: () => busy.value },
+      maxDeferMs,
+      deferCheckMs: 20,
+    });
     processor.start();
     return processor;
   }
@@ -109,28 +133,19 @@ describe("delivery processor yields to the front door", async () => {
     const same = { orgId: first.orgId, integrationId: first.integrationId };
     const rest = [];
     for (let i = 0; i < 11; i++) rest.push(await stored(new Date(Date.now() - 4_000), "{}", same));
-    const paced = (busyShare: number, busy: boolean) => {
-      const processor = new DeliveryProcessor(
-        { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
-        {
-          pollMs: 50,
-          batch: 12,
-          perTransaction: 3,
-          yieldTo: { busy: () => busy },
-          maxDeferMs: 1_000,
-          busyShare,
-        },
-      );
-      processors.push(processor);
-      return processor;
-    };
+    const paced = (busyShare: number, busy: boolean) =>
+      makeProcessor({
+        pollMs: 50,
+        batch: 12,
+        perTransaction: 3,
+        yieldTo: { busy: () => busy },
+        maxDeferMs: 1_000,
+        busyShare,
+      });
     const processor = paced(0.25, true);
     processor.start();
     const deadline = Date.now() + 10_000;
-    for (const d of [first, ...rest]) {
-      while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
-      expect(await d.status()).toBe("dead");
-    }
+    await untilDead([first, ...rest], deadline);
     // Four runs of three, each followed by a pause of three times its length.
     expect(processor.pausedForIngestMs).toBeGreaterThan(0);
     await processor.stop();
@@ -144,10 +159,7 @@ describe("delivery processor yields to the front door", async () => {
       for (let i = 0; i < 6; i++) more.push(await stored(new Date(Date.now() - 4_000), "{}", same));
       const other = paced(share, busy);
       other.start();
-      for (const d of more) {
-        while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
-        expect(await d.status()).toBe("dead");
-      }
+      await untilDead(more, deadline);
       expect(other.pausedForIngestMs).toBe(0);
       await other.stop();
     }
@@ -158,25 +170,17 @@ describe("delivery processor yields to the front door", async () => {
     const same = { orgId: first.orgId, integrationId: first.integrationId };
     // Nine deliveries per case, all past the deferral: runs of at most four when not sliced.
     const runsFor = async (busySliceMs: number, busy: boolean, pending: { status(): Promise<string> }[]) => {
-      const processor = new DeliveryProcessor(
-        { db, providers: PROVIDERS, logger: pino({ level: "silent" }) },
-        {
-          pollMs: 50,
-          batch: 20,
-          perTransaction: 4,
-          yieldTo: { busy: () => busy },
-          maxDeferMs: 1_000,
-          busyShare: 0.5,
-          busySliceMs,
-        },
-      );
-      processors.push(processor);
+      const processor = makeProcessor({
+        pollMs: 50,
+        batch: 20,
+        perTransaction: 4,
+        yieldTo: { busy: () => busy },
+        maxDeferMs: 1_000,
+        busyShare: 0.5,
+        busySliceMs,
+      });
       processor.start();
-      const deadline = Date.now() + 10_000;
-      for (const d of pending) {
-        while ((await d.status()) === "received" && Date.now() < deadline) await sleep(25);
-        expect(await d.status()).toBe("dead");
-      }
+      await untilDead(pending, Date.now() + 10_000);
       await processor.stop();
       return processor.runs;
     };
